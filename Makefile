@@ -1,0 +1,40 @@
+# Checkpoint: the two commands a new machine needs are `make demo` and `make test`.
+# Everything else installs itself into .venv on first use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+
+.PHONY: help install demo test lint bench clean
+
+help: ## Show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml provisioning/system-deps.sh
+	provisioning/system-deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Install system packages and the virtual environment (.venv)
+
+demo: install ## Run the daemon in simulation with its live console
+	$(VENV)/bin/checkpoint decode - < demo/advertisements.txt
+
+test: install ## Run the whole test suite
+	$(PY) -m pytest
+
+lint: install ## ruff and mypy
+	$(VENV)/bin/ruff check appliance tests bench
+	$(VENV)/bin/ruff format --check appliance tests bench
+	$(VENV)/bin/mypy
+
+bench: install ## Measure throughput and memory; writes bench-results.json
+	$(PY) -m bench
+
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis bench-results.json

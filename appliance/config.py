@@ -1,0 +1,242 @@
+"""Configuration: a TOML file (DESIGN.md §4.2) turned into frozen dataclasses.
+
+Every key is declared once here with its default, its allowed values and why it exists; an
+unknown or bad key gives one ``ConfigError`` that names it. Relative paths are taken from the
+configuration file's directory. A missing default file (``/etc/checkpoint/checkpoint.toml``)
+means defaults, so that laptop commands such as ``decode`` work anywhere; a missing file named
+explicitly is an error.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import types
+import typing
+import zoneinfo
+from dataclasses import MISSING, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from appliance.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("/etc/checkpoint/checkpoint.toml")
+CONFIG_ENV = "CHECKPOINT_CONFIG"
+
+
+def key(
+    default: Any,
+    why: str,
+    *,
+    choices: tuple[Any, ...] = (),
+    low: float | None = None,
+    high: float | None = None,
+    path: bool = False,
+) -> Any:
+    """Declare one configuration key."""
+    meta = {"why": why, "choices": choices, "low": low, "high": high, "path": path}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointSection:
+    id: str = key("UNENROLLED", "the door unit's ID, assigned at enrollment")
+    agency: str = key("", "the agency shown on the console and in exports")
+    door: str = key("", "which door of the agency this unit watches")
+    timezone: str = key("Asia/Ho_Chi_Minh", "local time for the console and exports")
+    language: str = key("vi", "what receptionists and officials read", choices=("vi", "en"))
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSection:
+    database: Path = key(Path("/var/lib/checkpoint/checkpoint.db"), "the visit log", path=True)
+    retention_days: int = key(
+        21, "the incubation-based window health authorities asked for", low=1, high=3650
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacySection:
+    key_file: Path = key(
+        Path("/etc/checkpoint/province.key"),
+        "32 random bytes shared with the collector for visit tokens",
+        path=True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BleSection:
+    source: str = key(
+        "bluez", "where advertisements come from", choices=("bluez", "simulate", "none")
+    )
+    adapter: str = key("hci0", "BlueZ adapter name or address")
+    scanning: str = key(
+        "active", "passive needs bluetoothd --experimental", choices=("active", "passive")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class GpioSection:
+    enabled: bool = key(True, "false: no pins at all (laptops, replay, tests)")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSection:
+    url: str | None = key(None, "the collector's base URL; `checkpoint enroll` fills it in")
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolsSection:
+    bluezone_ios_overflow_byte: int = key(
+        0,
+        "byte of Apple's overflow bitmap holding Bluezone's bit (found empirically)",
+        low=0,
+        high=15,
+    )
+    bluezone_ios_overflow_mask: int = key(
+        0x08,
+        "mask of Bluezone's bit in that byte (test with a mask: other apps set others)",
+        low=1,
+        high=255,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    checkpoint: CheckpointSection = field(default_factory=CheckpointSection)
+    storage: StorageSection = field(default_factory=StorageSection)
+    privacy: PrivacySection = field(default_factory=PrivacySection)
+    ble: BleSection = field(default_factory=BleSection)
+    gpio: GpioSection = field(default_factory=GpioSection)
+    sync: SyncSection | None = None  # an absent [sync] section means sync is off
+    protocols: ProtocolsSection = field(default_factory=ProtocolsSection)
+    path: Path | None = None  # where it was read from, if anywhere
+
+
+SECTIONS: dict[str, type[Any]] = {
+    "checkpoint": CheckpointSection,
+    "storage": StorageSection,
+    "privacy": PrivacySection,
+    "ble": BleSection,
+    "gpio": GpioSection,
+    "sync": SyncSection,
+    "protocols": ProtocolsSection,
+}
+
+
+def _describe_type(kind: Any) -> str:
+    return {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        Path: "a path (string)",
+    }.get(kind, str(kind))
+
+
+def _convert(section: str, name: str, kind: Any, meta: Any, value: Any, base: Path) -> Any:
+    where = f"[{section}] {name}"
+    optional = False
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        optional, kind = True, args[0]
+    if value is None and optional:
+        return None
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:  # str and Path
+        ok = isinstance(value, str)
+    if not ok:
+        raise ConfigError(f"{where} must be {_describe_type(kind)}, got {value!r}")
+    if meta["choices"] and value not in meta["choices"]:
+        allowed = ", ".join(map(str, meta["choices"]))
+        raise ConfigError(f"{where} must be one of {allowed}, got {value!r}")
+    if meta["low"] is not None and value < meta["low"]:
+        raise ConfigError(f"{where} must be at least {meta['low']}, got {value!r}")
+    if meta["high"] is not None and value > meta["high"]:
+        raise ConfigError(f"{where} must be at most {meta['high']}, got {value!r}")
+    if kind is Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else base / path
+    return value
+
+
+def _build_section(name: str, cls: type[Any], table: Any, base: Path) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for item, value in table.items():
+        if item not in known:
+            raise ConfigError(f"unknown key [{name}] {item}; known keys: {', '.join(known)}")
+        values[item] = _convert(name, item, hints[item], known[item].metadata, value, base)
+    return cls(**values)
+
+
+def parse_config(data: dict[str, Any], base: Path, path: Path | None = None) -> Config:
+    """Build a Config from parsed TOML; ``base`` resolves relative paths."""
+    sections: dict[str, Any] = {}
+    for name, table in data.items():
+        cls = SECTIONS.get(name)
+        if cls is None:
+            raise ConfigError(f"unknown section [{name}]; known: {', '.join(SECTIONS)}")
+        sections[name] = _build_section(name, cls, table, base)
+    config = Config(**sections, path=path)
+    try:
+        zoneinfo.ZoneInfo(config.checkpoint.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"[checkpoint] timezone: unknown time zone {config.checkpoint.timezone!r}"
+        ) from None
+    return config
+
+
+def config_path(explicit: str | os.PathLike[str] | None) -> tuple[Path, bool]:
+    """The file to read and whether the person asked for it explicitly."""
+    if explicit:
+        return Path(explicit), True
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env), True
+    return DEFAULT_CONFIG_PATH, False
+
+
+def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
+    """Read the configuration (see module docstring for which file)."""
+    path, required = config_path(explicit)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        if required:
+            raise ConfigError(f"configuration file not found: {path}") from None
+        return Config()
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return parse_config(data, path.resolve().parent, path)
+
+
+def with_section(config: Config, **sections: Any) -> Config:
+    """A copy of ``config`` with whole sections replaced (for commands that force settings)."""
+    return replace(config, **sections)
+
+
+def documented_keys() -> list[tuple[str, str, Any, str]]:
+    """(section, key, default, why) for every key, for docs and their test."""
+    rows = []
+    for section, cls in SECTIONS.items():
+        for f in fields(cls):
+            default = f.default if f.default is not MISSING else None
+            rows.append((section, f.name, default, f.metadata["why"]))
+    return rows

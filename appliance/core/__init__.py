@@ -1,0 +1,1 @@
+"""Pure, synchronous logic with the clock passed in: tokens, presence, doorway."""

@@ -1,0 +1,1 @@
+"""One module per app format; each defines ``DECODER`` (see ``appliance.protocols.registry``)."""
