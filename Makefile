@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml provisioning/system-deps.sh
 install: $(STAMP) ## Install system packages and the virtual environment (.venv)
 
 demo: install ## Run the daemon in simulation with its live console
-	$(VENV)/bin/checkpoint decode - < demo/advertisements.txt
+	demo/run.sh
 
 test: install ## Run the whole test suite
 	$(PY) -m pytest

@@ -159,6 +159,129 @@ def exposure_case(args: argparse.Namespace) -> Any:
     return exposure.GaenCase(tek=hex_bytes("--tek", args.tek, 16), first_interval=args.interval)
 
 
+def cmd_exposure_check(args: argparse.Namespace) -> int:
+    from appliance.daemon import load_secret
+    from appliance.exposure_check import check_exposure
+    from appliance.store import VisitLog
+
+    case = exposure_case(args)
+    config = config_of(args)
+    secret = load_secret(config)
+    store = VisitLog(database_of(args, config), readonly=True)
+    try:
+        matches = check_exposure(store, secret, case)
+    finally:
+        store.close()
+    timezone = config.checkpoint.timezone
+    for match in matches:
+        row = match.as_json(timezone)
+        if args.json:
+            print_json(row)
+        else:
+            entered = row["entered_local"][:19].replace("T", " ")
+            left = row["left_local"][11:19] if row["left_local"] else "?"
+            dwell = f"{row['dwell_s'] // 60} min" if row["dwell_s"] is not None else "still open"
+            print(
+                f"{entered} → {left}  {dwell:>10}  {row['protocol']:<12} "
+                f"{match.overlapping} other app visitor(s) overlapped"
+            )
+    if not args.json:
+        print(f"{len(matches)} matching visit(s)", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# run, status, replay, console
+
+
+def database_of(args: argparse.Namespace, config: Config) -> Any:
+    from pathlib import Path
+
+    explicit = getattr(args, "database", None)
+    return Path(explicit) if explicit else config.storage.database
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from appliance.daemon import run_daemon
+
+    if args.speed <= 0:
+        raise UsageError(f"--speed must be positive, got {args.speed}")
+    return run_daemon(config_of(args), simulate=args.simulate, speed=args.speed)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from appliance.core.doorway import adoption_rate
+    from appliance.status import read_status, status_path
+
+    config = config_of(args)
+    status = read_status(status_path(config))
+    if args.json:
+        print_json(status or {"running": False})
+        return 0 if status and status["running"] else 3
+    if status is None:
+        print(f"daemon: never ran here (no {status_path(config)})")
+        return 3
+    health = status.get("health", {})
+    print(
+        f"daemon: {'running' if status['running'] else 'NOT RUNNING'}"
+        f" (pid {status.get('pid')}, door {status.get('checkpoint', {}).get('id')})"
+    )
+    for part, info in health.items():
+        state = info.get("state", "ok" if info.get("synchronized", True) else "unsynchronised")
+        print(f"  {part:<8} {state}")
+    today = status.get("today", {})
+    app, no_app, manual = today.get("app", 0), today.get("no_app", 0), today.get("manual", 0)
+    total = app + no_app + manual
+    rate = adoption_rate(today)
+    rate_text = "-" if rate is None else f"{100 * rate:.0f} %"
+    print(
+        f"today: {total} entries: {app} with app, {no_app} no app, {manual} manual;"
+        f" adoption {rate_text}"
+    )
+    print(f"phones near the door: {status.get('present', 0)}")
+    return 0 if status["running"] else 3
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from appliance.daemon import load_secret
+    from appliance.replay import replay_capture
+    from appliance.store import VisitLog
+
+    config = config_of(args)
+    secret = load_secret(config, create=args.database is not None)
+    store = VisitLog(database_of(args, config))
+    try:
+        summary = replay_capture(args.capture, store, secret)
+    finally:
+        store.close()
+    data = summary.as_json()
+    if args.json:
+        print_json(data)
+    else:
+        print(f"records read:        {data['records']}")
+        print(
+            f"advertising reports: {data['advertising_reports']}"
+            f" ({data['extended_reports']} extended, {data['bad_events']} corrupt events)"
+        )
+        print(f"app reports:         {data['app_reports']} {data['app_reports_by_protocol'] or ''}")
+        print(f"app phones:          {data['app_phones']}")
+        print(f"entries:             {data['entries'] or 0}")
+        if data["first"]:
+            print(f"capture time:        {data['first']} → {data['last']}")
+    if summary.error is not None:
+        print(
+            f"checkpoint: {summary.error} (what was read before it was replayed)", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    from appliance.console.live import run_console
+
+    return run_console(config_of(args), once=args.once, duration=args.duration)
+
+
 # ---------------------------------------------------------------------------------------------
 # Parser
 
@@ -213,6 +336,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_exposure_case_options(q)
     q.set_defaults(handler=cmd_exposure_ids)
+    q = exposure_sub.add_parser(
+        "check",
+        parents=[common],
+        help="find a confirmed case's visits in the local visit log",
+        description="Derive the case's identifiers, recompute their visit tokens and list the "
+        "matching entries (local time in and out, dwell, overlapping app visitors).",
+    )
+    _add_exposure_case_options(q)
+    q.add_argument("--database", metavar="F", help="visit log (default: from the config)")
+    q.set_defaults(handler=cmd_exposure_check)
+
+    p = sub.add_parser("run", parents=[common], help="the daemon")
+    p.add_argument("--simulate", action="store_true", help="a simulated lobby instead of BlueZ")
+    p.add_argument("--speed", type=float, default=1.0, help="simulation: times real time")
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("status", parents=[common], help="the daemon's health and today's counts")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_status)
+
+    p = sub.add_parser(
+        "replay",
+        parents=[common],
+        help="run a btsnoop capture through the pipeline",
+        description="Replay a btsnoop capture (btmon -w, Android HCI snoop log) through decode, "
+        "tracker, doorway and visit log, using the capture's timestamps; GPIO and sync off.",
+    )
+    p.add_argument("capture", metavar="CAPTURE")
+    p.add_argument("--database", metavar="F", help="visit log to write (default: from the config)")
+    p.add_argument("--json", action="store_true", help="the summary as one JSON object")
+    p.set_defaults(handler=cmd_replay)
+
+    p = sub.add_parser("console", parents=[common], help="the receptionist's live screen")
+    p.add_argument("--once", action="store_true", help="print one screen and exit")
+    p.add_argument("--duration", type=float, default=None, help="exit after this many seconds")
+    p.set_defaults(handler=cmd_console)
 
     return parser
 

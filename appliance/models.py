@@ -25,3 +25,45 @@ class Detection:
     def id_hex(self) -> str | None:
         """The identifier as upper-case hex, as the apps show it, or None."""
         return self.raw_id.hex().upper() if self.raw_id is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One advertising report as heard: raw AD data (plus scan response), signal, time.
+
+    ``address`` is the advertiser's MAC: memory only, never written to disk (DESIGN.md §4.3).
+    ``time`` is UNIX seconds (UTC): the wall clock, or a capture's timestamp on replay.
+    """
+
+    time: float
+    address: str = field(repr=False)
+    rssi: int
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SensorEvent:
+    """Someone came through the door: a PIR or break-beam fired.
+
+    ``direction`` is "in" or "out" with two beams (outer, inner), None with one sensor, which
+    cannot tell an entry from an exit.
+    """
+
+    time: float
+    direction: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceEvent:
+    """A phone near the door: ``entered``, got a new ``identifier`` (rotation), or ``left``.
+
+    Carries the visit token of the identifier, never the identifier itself: raw IDs stay inside
+    the tracker.
+    """
+
+    kind: str  # "entered" | "identifier" | "left"
+    presence_id: int
+    time: float
+    protocol: str
+    token: str | None = None
+    rssi: float = 0.0

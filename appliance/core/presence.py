@@ -1,0 +1,350 @@
+"""Presence tracking: which app phones are near the door, from a stream of noisy sightings.
+
+Pure and synchronous: ``observe(sighting, detection)`` and ``tick(now)`` take the time from
+their arguments and return ``PresenceEvent``s; nothing sleeps, reads a clock or does I/O.
+
+- RSSI is smoothed with a short windowed median; a phone *enters* when the smoothed signal
+  reaches ``entry_rssi_dbm`` and *leaves* when it falls below the weaker ``exit_rssi_dbm``
+  (hysteresis) or when it has been silent longer than the apps' advertising gaps.
+- Identifiers rotate (Bluezone at every UTC quarter-hour, GAEN with its MAC every 10–20 min,
+  iPhones' MACs too). A new identifier that takes over from one that just went quiet, at a
+  similar signal, is the same phone and the same stay, so a staff phone at the reception desk
+  all day is one presence, not 96. Bluezone phones all rotate together at the boundary, so a
+  new Bluezone ID is linked at once to a phone whose ID belongs to the previous slot; for other
+  schemes the new identifier is held for a few seconds to see whether the old one really stopped.
+- A phone that is gone is forgotten entirely: its identifiers leave memory with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import count
+
+from appliance.models import Detection, PresenceEvent, Sighting
+
+SLOT_SECONDS = 15 * 60  # Bluezone rotates at every UTC quarter-hour
+
+# Reports that only corroborate a phone that also advertises its ID (Android Bluezone ≥ 3.0.7
+# sends a plain iBeacon beside its own advertisement, often from another MAC): counting them
+# would count that phone twice.
+CORROBORATING = frozenset({"bluezone-beacon"})
+
+Tokenize = Callable[[str, bytes, float], str]
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceTuning:
+    """Every threshold of the tracker, with the reason for its value."""
+
+    # A phone in a visitor's pocket at the door reads about -55 to -70 dBm on a Pi's antenna;
+    # passers-by on the pavement outside read -85 and weaker.
+    entry_rssi_dbm: float = -72.0
+    # Hysteresis: leave only well below the entry level, so a phone hovering near the
+    # threshold does not enter and leave over and over.
+    exit_rssi_dbm: float = -84.0
+    # Longer than Android Bluezone's background pause (15 s off) plus lost reports.
+    absence_timeout_s: float = 40.0
+    # Windowed median: kills single multipath spikes while following a walk within seconds.
+    smoothing_samples: int = 5
+    smoothing_max_age_s: float = 12.0
+    # Two reports at the entry level before a phone counts, so one spike cannot greet a
+    # passer-by; phones report several times a second, so this costs well under a second.
+    entry_min_samples: int = 2
+    # A rotated identifier comes back at about the same level (the phone did not move).
+    rotation_rssi_tolerance_db: float = 12.0
+    # Bluezone: the old ID may have been heard up to one Android background pause before the
+    # boundary, and the new one up to one pause after it; phone clocks drift a few seconds.
+    bluezone_rotation_gap_s: float = 40.0
+    bluezone_clock_skew_s: float = 20.0
+    # Other schemes rotate at any moment: hold a new identifier for a while and link it only if
+    # a candidate's identifier has gone quiet meanwhile. GAEN advertises every ~250 ms, so a
+    # couple of seconds of silence is telling; iPhones in the background and ID-less reports
+    # (keyed by a MAC that rotates too) are heard far less often and need longer.
+    gaen_confirm_s: float = 2.5
+    gaen_recent_s: float = 3.0  # how recently a candidate's old identifier must have been heard
+    other_confirm_s: float = 8.0
+    other_recent_s: float = 10.0
+
+    def confirm_s(self, scheme: str) -> float:
+        return self.gaen_confirm_s if scheme == "gaen" else self.other_confirm_s
+
+    def recent_s(self, scheme: str) -> float:
+        return self.gaen_recent_s if scheme == "gaen" else self.other_recent_s
+
+
+class _Phone:
+    """One physical phone as far as we can tell, across its identifier rotations."""
+
+    __slots__ = (
+        "boundary",
+        "candidates",
+        "current",
+        "current_first_seen",
+        "current_last_seen",
+        "entered",
+        "first_seen",
+        "keys",
+        "last_seen",
+        "presence_id",
+        "protocol",
+        "raw_id",
+        "samples",
+        "scheme",
+        "smoothed",
+        "strong",
+    )
+
+    def __init__(
+        self, key: tuple[object, ...], scheme: str, protocol: str, raw_id: bytes | None, now: float
+    ) -> None:
+        self.keys = [key]
+        self.current = key
+        self.current_first_seen = now
+        self.current_last_seen = now
+        self.scheme = scheme
+        self.protocol = protocol
+        self.raw_id = raw_id
+        self.samples: list[tuple[float, int]] = []
+        self.smoothed = -127.0
+        self.strong = 0  # samples at or above the entry level in the current window
+        self.first_seen = now
+        self.last_seen = now
+        self.entered = False
+        self.presence_id = 0
+        self.boundary = -1.0  # the Bluezone boundary at which it last rotated
+        self.candidates: list[_Phone] = []  # while pending: phones this may be a rotation of
+
+    def add_sample(self, now: float, rssi: int, tuning: PresenceTuning) -> None:
+        samples = self.samples
+        samples.append((now, rssi))
+        horizon = now - tuning.smoothing_max_age_s
+        while len(samples) > tuning.smoothing_samples or samples[0][0] < horizon:
+            del samples[0]
+        values = sorted(r for _, r in samples)
+        n = len(values)
+        self.smoothed = values[n // 2] if n & 1 else (values[n // 2 - 1] + values[n // 2]) / 2
+        self.strong = sum(1 for r in values if r >= tuning.entry_rssi_dbm)
+        self.last_seen = now
+
+
+class PresenceTracker:
+    """Turns (sighting, detection) pairs into enter / identifier / leave events."""
+
+    def __init__(
+        self, tokenize: Tokenize | None = None, tuning: PresenceTuning | None = None
+    ) -> None:
+        self.tuning = tuning or PresenceTuning()
+        self._tokenize = tokenize
+        self._by_key: dict[tuple[object, ...], _Phone] = {}
+        self._pending: dict[tuple[object, ...], _Phone] = {}
+        self._phones: set[_Phone] = set()
+        self._ids = count(1)
+        self.rotations = 0
+        self.ignored_corroborating = 0
+
+    # -- queries -------------------------------------------------------------------------------
+
+    @property
+    def tracked(self) -> int:
+        """Phones in memory (near or not), pending identifiers included."""
+        return len(self._phones) + len(self._pending)
+
+    @property
+    def present(self) -> int:
+        """Phones currently near the door."""
+        return sum(1 for phone in self._phones if phone.entered)
+
+    @property
+    def known_identifiers(self) -> int:
+        return len(self._by_key) + len(self._pending)
+
+    def undecided_near(self) -> bool:
+        """Whether a held (pending) identifier is strong enough that it may yet enter.
+
+        The doorway waits for it before telling someone they have no app.
+        """
+        level = self.tuning.entry_rssi_dbm
+        return any(p.smoothed >= level for p in self._pending.values())
+
+    # -- input ---------------------------------------------------------------------------------
+
+    def observe(self, sighting: Sighting, detection: Detection) -> list[PresenceEvent]:
+        """Account for one app sighting; returns the events it causes (often none)."""
+        protocol = detection.protocol
+        if protocol in CORROBORATING:
+            self.ignored_corroborating += 1
+            return []
+        now = sighting.time
+        raw_id = detection.raw_id
+        scheme = detection.id_scheme or protocol
+        key: tuple[object, ...] = (
+            (scheme, raw_id) if raw_id is not None else (protocol, sighting.address)
+        )
+
+        phone = self._by_key.get(key)
+        if phone is not None:
+            if phone.current == key:
+                phone.current_last_seen = now
+            phone.add_sample(now, sighting.rssi, self.tuning)
+            return self._check_level(phone, now)
+
+        pending = self._pending.get(key)
+        if pending is not None:
+            pending.add_sample(now, sighting.rssi, self.tuning)
+            pending.current_last_seen = now
+            return []
+
+        return self._new_identifier(key, scheme, protocol, raw_id, sighting, now)
+
+    def tick(self, now: float) -> list[PresenceEvent]:
+        """Resolve held identifiers and end phones that went silent."""
+        events: list[PresenceEvent] = []
+        tuning = self.tuning
+        if self._pending:
+            for key, pending in list(self._pending.items()):
+                if now - pending.first_seen >= tuning.confirm_s(pending.scheme):
+                    del self._pending[key]
+                    events += self._resolve(key, pending, now)
+        horizon = now - tuning.absence_timeout_s
+        gone = [phone for phone in self._phones if phone.last_seen < horizon]
+        for phone in gone:
+            if phone.entered:
+                events.append(self._event("left", phone, phone.last_seen))
+            self._forget(phone)
+        return events
+
+    def close(self, now: float) -> list[PresenceEvent]:
+        """End every presence (shutdown or end of a capture)."""
+        events = [self._event("left", p, p.last_seen) for p in self._phones if p.entered]
+        for phone in list(self._phones):
+            self._forget(phone)
+        self._pending.clear()
+        return events
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _event(
+        self, kind: str, phone: _Phone, when: float, with_token: bool = False
+    ) -> PresenceEvent:
+        token = None
+        if with_token and phone.raw_id is not None and self._tokenize is not None:
+            token = self._tokenize(phone.scheme, phone.raw_id, when)
+        return PresenceEvent(kind, phone.presence_id, when, phone.protocol, token, phone.smoothed)
+
+    def _check_level(self, phone: _Phone, now: float) -> list[PresenceEvent]:
+        tuning = self.tuning
+        if not phone.entered:
+            if phone.smoothed >= tuning.entry_rssi_dbm and phone.strong >= tuning.entry_min_samples:
+                phone.entered = True
+                phone.presence_id = next(self._ids)
+                return [self._event("entered", phone, now, with_token=True)]
+        elif phone.smoothed < tuning.exit_rssi_dbm:
+            phone.entered = False
+            return [self._event("left", phone, now)]
+        return []
+
+    def _new_identifier(
+        self,
+        key: tuple[object, ...],
+        scheme: str,
+        protocol: str,
+        raw_id: bytes | None,
+        sighting: Sighting,
+        now: float,
+    ) -> list[PresenceEvent]:
+        tuning = self.tuning
+        rssi = sighting.rssi
+        phone = _Phone(key, scheme, protocol, raw_id, now)
+        phone.add_sample(now, rssi, tuning)
+        if scheme == "bluezone" and raw_id is not None:
+            old = self._bluezone_predecessor(rssi, now)
+            if old is not None:
+                return self._link(old, key, phone, now)
+        elif scheme != "bluezone-legacy":  # v1 IDs are static and never rotate
+            recent = tuning.recent_s(scheme)
+            candidates = [
+                other
+                for other in self._phones
+                if other.scheme == scheme
+                and other.protocol == protocol
+                and now - other.current_last_seen <= recent
+                and abs(other.smoothed - rssi) <= tuning.rotation_rssi_tolerance_db
+            ]
+            if candidates:
+                phone.candidates = candidates
+                self._pending[key] = phone
+                return []
+        return self._register(key, phone, now)
+
+    def _bluezone_predecessor(self, rssi: int, now: float) -> _Phone | None:
+        """The phone whose previous-slot ID this new ID most likely replaces, if any."""
+        tuning = self.tuning
+        skew = tuning.bluezone_clock_skew_s
+        boundary = (now + skew) // SLOT_SECONDS * SLOT_SECONDS
+        if now - boundary > tuning.bluezone_rotation_gap_s:
+            return None  # far from any boundary: a new phone
+        best: _Phone | None = None
+        best_diff = tuning.rotation_rssi_tolerance_db
+        for other in self._phones:
+            if (
+                other.scheme == "bluezone"
+                and other.raw_id is not None
+                and other.boundary != boundary
+                and other.current_first_seen < boundary - skew / 2
+                and boundary - tuning.bluezone_rotation_gap_s - skew
+                <= other.current_last_seen
+                <= boundary + skew
+            ):
+                diff = abs(other.smoothed - rssi)
+                if diff <= best_diff:
+                    best, best_diff = other, diff
+        if best is not None:
+            best.boundary = boundary
+        return best
+
+    def _resolve(self, key: tuple[object, ...], pending: _Phone, now: float) -> list[PresenceEvent]:
+        """After ``confirm_s``: a rotation if a candidate's identifier went quiet meanwhile."""
+        started = pending.first_seen
+        quiet = [
+            p
+            for p in pending.candidates
+            if p in self._phones
+            and p.current_last_seen <= started + 0.05
+            and p.current not in self._pending
+        ]
+        pending.candidates = []
+        if quiet:
+            best = min(quiet, key=lambda p: abs(p.smoothed - pending.smoothed))
+            return self._link(best, key, pending, now)
+        return self._register(key, pending, now)
+
+    def _register(self, key: tuple[object, ...], phone: _Phone, now: float) -> list[PresenceEvent]:
+        self._by_key[key] = phone
+        self._phones.add(phone)
+        return self._check_level(phone, now)
+
+    def _link(
+        self, phone: _Phone, key: tuple[object, ...], newer: _Phone, now: float
+    ) -> list[PresenceEvent]:
+        """``newer``'s identifier is ``phone``'s next one: same phone, same stay."""
+        self.rotations += 1
+        phone.keys.append(key)
+        phone.current = key
+        phone.current_first_seen = newer.first_seen
+        phone.current_last_seen = newer.current_last_seen
+        phone.raw_id = newer.raw_id
+        for when, rssi in newer.samples:
+            phone.add_sample(when, rssi, self.tuning)
+        self._by_key[key] = phone
+        events: list[PresenceEvent] = []
+        if phone.entered and phone.raw_id is not None:
+            events.append(self._event("identifier", phone, newer.first_seen, with_token=True))
+        return events + self._check_level(phone, now)
+
+    def _forget(self, phone: _Phone) -> None:
+        for key in phone.keys:
+            self._by_key.pop(key, None)
+        phone.keys = []
+        phone.samples = []
+        self._phones.discard(phone)

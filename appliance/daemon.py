@@ -1,0 +1,307 @@
+"""The daemon: the composition root that builds the adapters from the configuration and runs
+the door pipeline on one asyncio loop.
+
+Advertisements (BlueZ, or the simulated lobby) and door crossings feed ``Pipeline``; a ticker
+advances its clock, commits the visit log about once a second and writes the status file. On
+SIGTERM or SIGINT everything still open is decided, flushed and closed, in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from appliance import __version__, clock
+from appliance.ble.simulator import Lobby, busy_scenario
+from appliance.config import Config
+from appliance.core.doorway import DoorTuning, Doorway, Signal
+from appliance.core.presence import PresenceTracker
+from appliance.core.tokens import SECRET_MIN_LENGTH, TokenMaker
+from appliance.errors import CheckpointError, ConfigError, StoreError
+from appliance.models import SensorEvent, Sighting
+from appliance.pipeline import Pipeline
+from appliance.protocols.registry import Classifier, DecodeOptions
+from appliance.status import status_path, write_status
+from appliance.store import VisitLog
+
+log = logging.getLogger("checkpoint")
+
+TICK_S = 0.5  # resolution of the tracker's and doorway's timeouts
+FLUSH_S = 1.0  # at most about one commit a second; an entry is on disk within 2 s
+STATUS_S = 1.0  # the console refreshes about once a second
+YIELD_EVERY = 200  # events handled before letting the ticker run, when catching up
+DISK_LOW_BYTES = 50 * 1024 * 1024  # below this, warn: SQLite needs room for its journal
+
+
+def load_secret(config: Config, *, create: bool = False) -> bytes:
+    """The province secret for visit tokens; ``create`` makes one (simulation only)."""
+    path = config.privacy.key_file
+    try:
+        secret = path.read_bytes()
+    except FileNotFoundError:
+        if not create:
+            raise ConfigError(
+                f"province key not found: {path}",
+                advice="enroll the unit (`checkpoint enroll`) or install the key the collector "
+                "issued",
+            ) from None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        secret = os.urandom(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secret)
+        log.warning("created a new simulation key at %s", path)
+    except OSError as exc:
+        raise ConfigError(f"cannot read province key {path}: {exc.strerror}") from None
+    if len(secret) < SECRET_MIN_LENGTH:
+        raise ConfigError(f"province key {path} is {len(secret)} bytes; it must be 32")
+    return secret
+
+
+def local_day_bounds(now: float, timezone: str) -> tuple[float, float]:
+    """UNIX seconds of the start and end of the local day containing ``now``."""
+    zone = ZoneInfo(timezone)
+    local = datetime.fromtimestamp(now, zone)
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    end = datetime.fromordinal(start.toordinal() + 1).replace(tzinfo=zone)
+    return start.timestamp(), end.timestamp()
+
+
+class SimulatedSource:
+    """The simulated lobby, paced against the wall clock (``speed`` × real time)."""
+
+    name = "simulate"
+
+    def __init__(self, speed: float = 1.0, seed: int = 7, hours: float = 2.0) -> None:
+        self.speed = speed
+        self.seed = seed
+        self.hours = hours
+        self._wall_start = time.time()
+        self._virtual_start = self._wall_start
+        self.lobby = self._new_lobby(self._virtual_start)
+
+    def _new_lobby(self, start: float) -> Lobby:
+        return Lobby(busy_scenario(start, self.hours, self.seed))
+
+    def now(self) -> float:
+        return self._virtual_start + (time.time() - self._wall_start) * self.speed
+
+    async def events(self) -> AsyncIterator[Sighting | SensorEvent]:
+        handled = 0
+        while True:
+            for event in self.lobby.events():
+                delay = (event.time - self.now()) / self.speed
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                    handled = 0
+                else:
+                    handled += 1
+                    if handled % YIELD_EVERY == 0:
+                        await asyncio.sleep(0)
+                yield event
+            # The day is over: a new one, so the demo never runs dry.
+            self.seed += 1
+            self.lobby = self._new_lobby(self.now())
+
+
+class Daemon:
+    def __init__(self, config: Config, *, simulate: bool = False, speed: float = 1.0) -> None:
+        self.config = config
+        self.simulate = simulate or config.ble.source == "simulate"
+        self.speed = speed
+        self.status_file = status_path(config)
+        self.started_at = time.time()
+        self.last_signal: dict[str, Any] | None = None
+        self.errors = 0
+        self.store_error: str | None = None
+        self._stop = asyncio.Event()
+
+    # -- composition -----------------------------------------------------------------------
+
+    def _build(self) -> None:
+        config = self.config
+        secret = load_secret(config, create=self.simulate)
+        tokens = TokenMaker(secret)
+        self.store = VisitLog(config.storage.database)
+        classifier = Classifier(
+            DecodeOptions(
+                config.protocols.bluezone_ios_overflow_byte,
+                config.protocols.bluezone_ios_overflow_mask,
+            )
+        )
+        tracker = PresenceTracker(
+            lambda scheme, raw, when: tokens.token(scheme, raw, datetime.fromtimestamp(when, UTC))
+        )
+        # The simulated lobby has a two-beam door; real sensors arrive with the GPIO issue.
+        doorway = Doorway(DoorTuning(sensor=self.simulate))
+        synced = (lambda: True) if self.simulate else clock.is_synchronized
+        self.pipeline = Pipeline(
+            classifier, tracker, doorway, self.store, self._on_signal, clock_synced=synced
+        )
+        if self.simulate:
+            self.source: SimulatedSource | None = SimulatedSource(self.speed)
+        elif config.ble.source == "none":
+            self.source = None
+        else:
+            raise ConfigError(
+                "[ble] source = bluez: BlueZ scanning is not in this build yet",
+                advice='use `checkpoint run --simulate` or [ble] source = "simulate"',
+            )
+
+    def now(self) -> float:
+        return self.source.now() if self.source is not None else time.time()
+
+    def _on_signal(self, signal_: Signal) -> None:
+        self.last_signal = {"intent": signal_.intent, "at": signal_.time}
+        log.info("signal %s", signal_.intent)
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        self._build()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        log.info(
+            "checkpoint %s running: door %s, source %s, database %s",
+            __version__, self.config.checkpoint.id,
+            self.source.name if self.source else "none", self.config.storage.database,
+        )  # fmt: skip
+        tasks = [asyncio.create_task(self._ticker(), name="ticker")]
+        if self.source is not None:
+            tasks.append(asyncio.create_task(self._consume(self.source), name="source"))
+        self._write_status("running")
+        try:
+            await self._stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._shutdown()
+        return 0
+
+    async def _consume(self, source: SimulatedSource) -> None:
+        pipeline = self.pipeline
+        async for event in source.events():
+            try:
+                if isinstance(event, Sighting):
+                    pipeline.on_sighting(event)
+                else:
+                    pipeline.on_sensor(event)
+            except Exception:  # a bug must not stop the door: log it, count it, go on
+                self.errors += 1
+                log.exception("error handling %r", event)
+
+    async def _ticker(self) -> None:
+        last_flush = last_status = 0.0
+        while True:
+            await asyncio.sleep(TICK_S)
+            now = self.now()
+            try:
+                self.pipeline.tick(now)
+            except Exception:
+                self.errors += 1
+                log.exception("error in tick")
+            wall = time.monotonic()
+            if wall - last_flush >= FLUSH_S:
+                last_flush = wall
+                self._flush()
+            if wall - last_status >= STATUS_S:
+                last_status = wall
+                self._write_status("running")
+
+    def _flush(self) -> None:
+        try:
+            self.store.flush()
+            self.store_error = None
+        except StoreError as exc:
+            if str(exc) != self.store_error:
+                log.error("%s", exc)
+            self.store_error = str(exc)
+
+    def _shutdown(self) -> None:
+        log.info("stopping: deciding open entries and flushing")
+        try:
+            self.pipeline.close(self.now())
+        except Exception:
+            self.errors += 1
+            log.exception("error closing the pipeline")
+        self._flush()
+        self._write_status("stopped")
+        try:
+            self.store.close()
+        except CheckpointError as exc:
+            log.error("%s", exc)
+
+    # -- status ----------------------------------------------------------------------------
+
+    def _health(self) -> dict[str, Any]:
+        database = self.config.storage.database
+        try:
+            free = shutil.disk_usage(database.parent).free
+        except OSError:
+            free = -1
+        disk_ok = free < 0 or free >= DISK_LOW_BYTES
+        return {
+            "scanner": {"state": "ok", "source": self.source.name if self.source else "none"},
+            "store": {
+                "state": "error" if self.store_error else "ok",
+                "message": self.store_error,
+                "pending": self.store.pending,
+            },
+            "clock": {"synchronized": True if self.simulate else clock.is_synchronized()},
+            "disk": {"state": "ok" if disk_ok else "low", "free_bytes": free},
+            "sync": {"state": "off" if self.config.sync is None else "not-implemented"},
+        }
+
+    def _write_status(self, state: str) -> None:
+        now = self.now()
+        start, end = local_day_bounds(now, self.config.checkpoint.timezone)
+        try:
+            today = self.store.counts(start, end)
+        except Exception:
+            today = {}
+        tracker = self.pipeline.tracker
+        status = {
+            "state": state,
+            "version": __version__,
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "updated_at": time.time(),
+            "now": now,
+            "checkpoint": {
+                "id": self.config.checkpoint.id,
+                "agency": self.config.checkpoint.agency,
+                "door": self.config.checkpoint.door,
+            },
+            "database": str(Path(self.config.storage.database)),
+            "simulated": self.simulate,
+            "health": self._health(),
+            "counters": self.pipeline.counters.as_json(),
+            "errors": self.errors,
+            "present": tracker.present,
+            "tracked": tracker.tracked,
+            "today": today,
+            "last_signal": self.last_signal,
+        }
+        try:
+            write_status(self.status_file, status)
+        except OSError as exc:
+            log.warning("cannot write status file %s: %s", self.status_file, exc)
+
+
+def run_daemon(config: Config, *, simulate: bool = False, speed: float = 1.0) -> int:
+    logging.basicConfig(
+        level=os.environ.get("CHECKPOINT_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(message)s",
+    )
+    return asyncio.run(Daemon(config, simulate=simulate, speed=speed).run())

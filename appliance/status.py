@@ -1,0 +1,47 @@
+"""The daemon's status file: a small JSON snapshot that ``status`` and the console read.
+
+Written atomically (temporary file + rename) about once a second, so a reader never sees half a
+file. It lives in ``$RUNTIME_DIRECTORY`` under systemd, ``/run/checkpoint`` as root, and beside
+the database otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from appliance.config import Config
+
+STATUS_NAME = "status.json"
+STALE_AFTER_S = 10.0  # the daemon writes every second; older than this, it is not running
+
+
+def status_path(config: Config) -> Path:
+    runtime = os.environ.get("RUNTIME_DIRECTORY")
+    if runtime:
+        return Path(runtime.split(":")[0]) / STATUS_NAME
+    if os.geteuid() == 0:
+        return Path("/run/checkpoint") / STATUS_NAME
+    return config.storage.database.parent / STATUS_NAME
+
+
+def write_status(path: Path, status: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(status, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_status(path: Path, now: float | None = None) -> dict[str, Any] | None:
+    """The last snapshot, with ``running`` saying whether the daemon is alive; None if none."""
+    try:
+        status: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    now = time.time() if now is None else now
+    updated = float(status.get("updated_at", 0))
+    status["running"] = status.get("state") == "running" and now - updated < STALE_AFTER_S
+    return status

@@ -1,0 +1,300 @@
+"""The visit log: batched writes of doorway decisions, and the queries commands need.
+
+Writes are queued and committed together by ``flush()`` (the daemon calls it about once a
+second), so a busy door costs one commit a second, not one per event. WAL with
+``synchronous=FULL`` keeps every committed batch through a crash or a power cut, which is what
+happens to a Pi at a door.
+"""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+import time
+import uuid as uuidlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from appliance.core.doorway import MANUAL, Entry, EntryUpdate
+from appliance.errors import StoreError
+from appliance.store.schema import migrate
+
+BUSY_TIMEOUT_MS = 5000  # the console reads while the daemon writes
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRow:
+    id: int
+    uuid: str
+    kind: str
+    protocol: str | None
+    entered_at: float
+    left_at: float | None
+    clock_synced: bool
+    via_sensor: bool
+    synced_at: float | None
+
+
+_ROW_COLUMNS = "id, uuid, kind, protocol, entered_at, left_at, clock_synced, via_sensor, synced_at"
+
+
+def _row(values: Any) -> EntryRow:
+    return EntryRow(
+        values[0], values[1], values[2], values[3], values[4], values[5], bool(values[6]),
+        bool(values[7]), values[8],
+    )  # fmt: skip
+
+
+def _explain(path: Path, exc: BaseException) -> StoreError:
+    text = str(exc)
+    if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "disk is full" in text:
+        return StoreError(f"disk full writing {path}", advice="free space on the SD card")
+    if "not a database" in text or "malformed" in text:
+        return StoreError(
+            f"{path} is corrupt ({text})",
+            advice="stop the daemon, move the file aside and restore a backup",
+        )
+    if "unable to open" in text or isinstance(exc, PermissionError):
+        return StoreError(f"cannot open {path} ({text})", advice="check the path and permissions")
+    return StoreError(f"database error on {path}: {text}")
+
+
+class VisitLog:
+    """One SQLite file of entries. Not thread-safe: one writer, in the daemon's loop."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False, check: bool = True) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self._queue: list[tuple[float, Entry | EntryUpdate, bool]] = []
+        try:
+            if readonly:
+                if not self.path.exists():
+                    raise StoreError(f"no visit log at {self.path} (has the daemon run yet?)")
+                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(self.path)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self.db = sqlite_utils.Database(conn)
+            if check:
+                result = conn.execute("PRAGMA quick_check").fetchone()[0]
+                if result != "ok":
+                    raise StoreError(
+                        f"{self.path} failed its integrity check: {result}",
+                        advice="stop the daemon, move the file aside and restore a backup",
+                    )
+            if not readonly:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = FULL")
+                conn.execute("PRAGMA foreign_keys = ON")
+                migrate(self.db)
+        except StoreError:
+            raise
+        except (sqlite3.Error, OSError) as exc:
+            raise _explain(self.path, exc) from None
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def record(self, decision: Entry | EntryUpdate, *, clock_synced: bool = True) -> None:
+        """Queue a doorway decision; ``flush()`` commits it."""
+        self._queue.append((time.time(), decision, clock_synced))
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def flush(self) -> int:
+        """Commit everything queued in one transaction; returns how many items."""
+        if not self._queue:
+            return 0
+        queue, self._queue = self._queue, []
+        conn = self.db.conn
+        try:
+            with conn:
+                for created, item, synced in queue:
+                    if isinstance(item, Entry):
+                        self._insert(conn, item, created, synced)
+                    else:
+                        self._update(conn, item)
+        except (sqlite3.Error, OSError) as exc:
+            self._queue = queue + self._queue  # nothing lost: retried on the next flush
+            raise _explain(self.path, exc) from None
+        return len(queue)
+
+    def _insert(self, conn: sqlite3.Connection, entry: Entry, created: float, synced: bool) -> None:
+        cursor = conn.execute(
+            "INSERT OR IGNORE INTO entries (uuid, kind, protocol, entered_at, clock_synced,"
+            " via_sensor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (entry.uuid, entry.kind, entry.protocol, entry.time, synced, entry.via_sensor, created),
+        )
+        if entry.tokens and cursor.rowcount:
+            conn.executemany(
+                "INSERT OR IGNORE INTO entry_tokens (entry_id, token, first_seen) VALUES (?, ?, ?)",
+                [(cursor.lastrowid, token, seen) for token, seen in entry.tokens],
+            )
+
+    def _update(self, conn: sqlite3.Connection, update: EntryUpdate) -> None:
+        if update.left_at is not None:
+            conn.execute(
+                "UPDATE entries SET left_at = ? WHERE uuid = ?", (update.left_at, update.uuid)
+            )
+        if update.token is not None:
+            conn.execute(
+                "INSERT OR IGNORE INTO entry_tokens (entry_id, token, first_seen)"
+                " SELECT id, ?, ? FROM entries WHERE uuid = ?",
+                (update.token[0], update.token[1], update.uuid),
+            )
+
+    def add_manual(
+        self,
+        name: str,
+        *,
+        organisation: str | None = None,
+        phone: str | None = None,
+        purpose: str | None = None,
+        when: float | None = None,
+        clock_synced: bool = True,
+    ) -> str:
+        """Record a visitor typed in by the receptionist; committed at once."""
+        entry_uuid = str(uuidlib.uuid4())
+        now = time.time()
+        conn = self.db.conn
+        try:
+            with conn:
+                cursor = conn.execute(
+                    "INSERT INTO entries (uuid, kind, entered_at, clock_synced, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (entry_uuid, MANUAL, when if when is not None else now, clock_synced, now),
+                )
+                conn.execute(
+                    "INSERT INTO manual_details (entry_id, name, organisation, phone, purpose)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (cursor.lastrowid, name, organisation, phone, purpose),
+                )
+        except (sqlite3.Error, OSError) as exc:
+            raise _explain(self.path, exc) from None
+        return entry_uuid
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def counts(self, start: float, end: float) -> dict[str, int]:
+        """Entries per kind with ``start <= entered_at < end``."""
+        result = {"app": 0, "no_app": 0, "manual": 0}
+        for kind, n in self.db.execute(
+            "SELECT kind, count(*) FROM entries WHERE entered_at >= ? AND entered_at < ?"
+            " GROUP BY kind",
+            (start, end),
+        ):
+            result[kind] = n
+        return result
+
+    def recent(self, limit: int = 20) -> list[EntryRow]:
+        rows = self.db.execute(
+            f"SELECT {_ROW_COLUMNS} FROM entries ORDER BY entered_at DESC, id DESC LIMIT ?",
+            (limit,),
+        )
+        return [_row(r) for r in rows]
+
+    def entries_between(self, start: float, end: float) -> Iterator[EntryRow]:
+        cursor = self.db.execute(
+            f"SELECT {_ROW_COLUMNS} FROM entries WHERE entered_at >= ? AND entered_at < ?"
+            " ORDER BY entered_at, id",
+            (start, end),
+        )
+        for values in cursor:
+            yield _row(values)
+
+    def tokens_of(self, entry_id: int) -> list[str]:
+        rows = self.db.execute(
+            "SELECT token FROM entry_tokens WHERE entry_id = ? ORDER BY first_seen", (entry_id,)
+        )
+        return [r[0] for r in rows]
+
+    def entries_with_tokens(self, tokens: Iterable[str]) -> list[tuple[EntryRow, str]]:
+        """App entries carrying any of ``tokens``, with the token that matched."""
+        wanted = list(tokens)
+        found: list[tuple[EntryRow, str]] = []
+        chunk = 500  # stay well under SQLite's bound-variable limit
+        for i in range(0, len(wanted), chunk):
+            part = wanted[i : i + chunk]
+            marks = ",".join("?" * len(part))
+            rows = self.db.execute(
+                f"SELECT {', '.join('e.' + c.strip() for c in _ROW_COLUMNS.split(','))},"
+                f" t.token FROM entry_tokens t JOIN entries e ON e.id = t.entry_id"
+                f" WHERE t.token IN ({marks})",
+                part,
+            )
+            found += [(_row(r[:9]), r[9]) for r in rows]
+        found.sort(key=lambda pair: (pair[0].entered_at, pair[0].id))
+        return found
+
+    def overlapping_app_entries(self, entry: EntryRow, open_end: float) -> int:
+        """Other app entries whose stay overlapped ``entry``'s (open stays end at open_end)."""
+        end = entry.left_at if entry.left_at is not None else open_end
+        row = self.db.execute(
+            "SELECT count(*) FROM entries WHERE kind = 'app' AND id != ?"
+            " AND entered_at < ? AND coalesce(left_at, ?) > ?",
+            (entry.id, end, open_end, entry.entered_at),
+        ).fetchone()
+        return int(row[0])
+
+    def manual_details(self, entry_id: int) -> dict[str, str | None] | None:
+        row = self.db.execute(
+            "SELECT name, organisation, phone, purpose FROM manual_details WHERE entry_id = ?",
+            (entry_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return {"name": row[0], "organisation": row[1], "phone": row[2], "purpose": row[3]}
+
+    def unsynced(self) -> int:
+        return int(
+            self.db.execute("SELECT count(*) FROM entries WHERE synced_at IS NULL").fetchone()[0]
+        )
+
+    def total(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM entries").fetchone()[0])
+
+    # -- retention -------------------------------------------------------------------------
+
+    def apply_retention(
+        self, now: float, retention_days: int, *, require_sync: bool
+    ) -> dict[str, int]:
+        """Delete what is past retention (DESIGN.md §4.3).
+
+        Manual entries' personal details go after ``retention_days`` whatever happens. An entry
+        itself goes only once past retention *and*, when a collector is configured
+        (``require_sync``), acknowledged by it: an unsynced record is never dropped.
+        """
+        cutoff = now - retention_days * 86400
+        conn = self.db.conn
+        try:
+            with conn:
+                details = conn.execute(
+                    "DELETE FROM manual_details WHERE entry_id IN"
+                    " (SELECT id FROM entries WHERE entered_at < ?)",
+                    (cutoff,),
+                ).rowcount
+                condition = "entered_at < ?" + (
+                    " AND synced_at IS NOT NULL" if require_sync else ""
+                )
+                entries = conn.execute(f"DELETE FROM entries WHERE {condition}", (cutoff,)).rowcount
+        except (sqlite3.Error, OSError) as exc:
+            raise _explain(self.path, exc) from None
+        return {"entries": entries, "manual_details": details}
+
+    def close(self) -> None:
+        """Flush what is queued and close; safe to call twice."""
+        conn = getattr(self, "db", None)
+        if conn is None:
+            return
+        try:
+            if not self.readonly:
+                self.flush()
+        finally:
+            self.db.conn.close()
+            del self.db
