@@ -151,6 +151,8 @@ class Doorway:
         return []
 
     def on_sensor(self, event: SensorEvent) -> list[Decision]:
+        if not self.tuning.sensor:
+            return []  # a sensor that is not configured cannot be trusted
         last = self._last_sensor.get(event.direction)
         self._last_sensor[event.direction] = event.time
         if last is not None and event.time - last < self.tuning.debounce_s:

@@ -32,6 +32,21 @@ CORROBORATING = frozenset({"bluezone-beacon"})
 
 Tokenize = Callable[[str, bytes, float], str]
 
+# How a phone's identifier changes, which decides how a new identifier may be linked to it.
+SLOT_ROTATION = "slot"  # Bluezone IDs: all phones at once, at every UTC quarter-hour
+STATIC = "static"  # Bluezone v1 IDs never change
+ANY_TIME = "any-time"  # GAEN RPIs and MAC-keyed reports: whenever the phone decides
+
+
+def rotation_of(scheme: str, raw_id: bytes | None) -> str:
+    if raw_id is None:
+        return ANY_TIME  # keyed by a MAC address, which rotates on its own schedule
+    if scheme == "bluezone":
+        return SLOT_ROTATION
+    if scheme == "bluezone-legacy":
+        return STATIC
+    return ANY_TIME
+
 
 @dataclass(frozen=True, slots=True)
 class PresenceTuning:
@@ -47,7 +62,7 @@ class PresenceTuning:
     absence_timeout_s: float = 40.0
     # Windowed median: kills single multipath spikes while following a walk within seconds.
     smoothing_samples: int = 5
-    smoothing_max_age_s: float = 12.0
+    smoothing_max_age_s: float = 30.0
     # Two reports at the entry level before a phone counts, so one spike cannot greet a
     # passer-by; phones report several times a second, so this costs well under a second.
     entry_min_samples: int = 2
@@ -57,16 +72,28 @@ class PresenceTuning:
     # boundary, and the new one up to one pause after it; phone clocks drift a few seconds.
     bluezone_rotation_gap_s: float = 40.0
     bluezone_clock_skew_s: float = 20.0
+    # An ID first heard this shortly before a boundary may already be a fast-clocked phone's
+    # next ID, so it is not taken as an old one. Phones keep network time within a second or
+    # two; a visitor who just walked up keeps their old ID for the rotation check.
+    bluezone_early_rotation_s: float = 2.0
+    # A new Bluezone ID just after a boundary is held this long, so that its level is a
+    # median of several reports rather than one noisy sample when it is compared.
+    bluezone_confirm_s: float = 3.0
+    # …and new IDs that appear just after a boundary are paired together once this long has
+    # passed since it: one Android background pause (15 s) and a little more.
+    bluezone_pairing_window_s: float = 17.0
     # Other schemes rotate at any moment: hold a new identifier for a while and link it only if
     # a candidate's identifier has gone quiet meanwhile. GAEN advertises every ~250 ms, so a
     # couple of seconds of silence is telling; iPhones in the background and ID-less reports
     # (keyed by a MAC that rotates too) are heard far less often and need longer.
     gaen_confirm_s: float = 2.5
-    gaen_recent_s: float = 3.0  # how recently a candidate's old identifier must have been heard
+    gaen_recent_s: float = 8.0  # how recently a candidate's old identifier must have been heard
     other_confirm_s: float = 8.0
-    other_recent_s: float = 10.0
+    other_recent_s: float = 15.0
 
-    def confirm_s(self, scheme: str) -> float:
+    def confirm_s(self, rotation: str, scheme: str) -> float:
+        if rotation == SLOT_ROTATION:
+            return self.bluezone_confirm_s
         return self.gaen_confirm_s if scheme == "gaen" else self.other_confirm_s
 
     def recent_s(self, scheme: str) -> float:
@@ -89,6 +116,7 @@ class _Phone:
         "presence_id",
         "protocol",
         "raw_id",
+        "rotation",
         "samples",
         "scheme",
         "smoothed",
@@ -105,6 +133,7 @@ class _Phone:
         self.scheme = scheme
         self.protocol = protocol
         self.raw_id = raw_id
+        self.rotation = rotation_of(scheme, raw_id)
         self.samples: list[tuple[float, int]] = []
         self.smoothed = -127.0
         self.strong = 0  # samples at or above the entry level in the current window
@@ -202,10 +231,16 @@ class PresenceTracker:
         events: list[PresenceEvent] = []
         tuning = self.tuning
         if self._pending:
-            for key, pending in list(self._pending.items()):
-                if now - pending.first_seen >= tuning.confirm_s(pending.scheme):
-                    del self._pending[key]
-                    events += self._resolve(key, pending, now)
+            ready = [
+                (key, pending)
+                for key, pending in self._pending.items()
+                if now >= self._decision_time(pending)
+            ]
+            if any(pending.rotation == SLOT_ROTATION for _, pending in ready):
+                self._pair_at_boundary(now)
+            for key, pending in ready:
+                del self._pending[key]
+                events += self._resolve(key, pending, now)
         horizon = now - tuning.absence_timeout_s
         gone = [phone for phone in self._phones if phone.last_seen < horizon]
         for phone in gone:
@@ -257,67 +292,125 @@ class PresenceTracker:
         rssi = sighting.rssi
         phone = _Phone(key, scheme, protocol, raw_id, now)
         phone.add_sample(now, rssi, tuning)
-        if scheme == "bluezone" and raw_id is not None:
-            old = self._bluezone_predecessor(rssi, now)
-            if old is not None:
-                return self._link(old, key, phone, now)
-        elif scheme != "bluezone-legacy":  # v1 IDs are static and never rotate
+        if phone.rotation == SLOT_ROTATION:
+            candidates = self._bluezone_predecessors(now)
+        elif phone.rotation == ANY_TIME:
             recent = tuning.recent_s(scheme)
             candidates = [
                 other
                 for other in self._phones
                 if other.scheme == scheme
                 and other.protocol == protocol
+                and other.rotation == ANY_TIME
                 and now - other.current_last_seen <= recent
-                and abs(other.smoothed - rssi) <= tuning.rotation_rssi_tolerance_db
             ]
-            if candidates:
-                phone.candidates = candidates
-                self._pending[key] = phone
-                return []
+        else:
+            candidates = []
+        # The level is compared when the held identifier is resolved, on a median of several
+        # reports; here only what cannot possibly be the same phone is left out.
+        loose = 2 * tuning.rotation_rssi_tolerance_db
+        candidates = [other for other in candidates if abs(other.smoothed - rssi) <= loose]
+        if candidates:
+            phone.candidates = candidates
+            self._pending[key] = phone
+            return []
         return self._register(key, phone, now)
 
-    def _bluezone_predecessor(self, rssi: int, now: float) -> _Phone | None:
-        """The phone whose previous-slot ID this new ID most likely replaces, if any."""
+    def _bluezone_boundary(self, now: float) -> float:
+        """The quarter-hour boundary a Bluezone ID first heard at ``now`` may follow."""
+        skew = self.tuning.bluezone_clock_skew_s
+        return (now + skew) // SLOT_SECONDS * SLOT_SECONDS
+
+    def _bluezone_predecessors(self, now: float) -> list[_Phone]:
+        """Phones whose previous-slot ID a new Bluezone ID seen at ``now`` may replace."""
+        tuning = self.tuning
+        boundary = self._bluezone_boundary(now)
+        if now - boundary > tuning.bluezone_rotation_gap_s:
+            return []  # far from any boundary: a new phone
+        return [other for other in self._phones if self._may_precede(other, boundary)]
+
+    def _may_precede(self, other: _Phone, boundary: float) -> bool:
         tuning = self.tuning
         skew = tuning.bluezone_clock_skew_s
-        boundary = (now + skew) // SLOT_SECONDS * SLOT_SECONDS
-        if now - boundary > tuning.bluezone_rotation_gap_s:
-            return None  # far from any boundary: a new phone
-        best: _Phone | None = None
-        best_diff = tuning.rotation_rssi_tolerance_db
-        for other in self._phones:
-            if (
-                other.scheme == "bluezone"
-                and other.raw_id is not None
-                and other.boundary != boundary
-                and other.current_first_seen < boundary - skew / 2
-                and boundary - tuning.bluezone_rotation_gap_s - skew
-                <= other.current_last_seen
-                <= boundary + skew
-            ):
-                diff = abs(other.smoothed - rssi)
-                if diff <= best_diff:
-                    best, best_diff = other, diff
-        if best is not None:
-            best.boundary = boundary
-        return best
+        return (
+            other.rotation == SLOT_ROTATION
+            and other.boundary != boundary  # each phone rotates once per boundary
+            and other.current_first_seen < boundary - tuning.bluezone_early_rotation_s
+            and boundary - tuning.bluezone_rotation_gap_s - skew
+            <= other.current_last_seen
+            <= boundary + skew
+        )
 
     def _resolve(self, key: tuple[object, ...], pending: _Phone, now: float) -> list[PresenceEvent]:
         """After ``confirm_s``: a rotation if a candidate's identifier went quiet meanwhile."""
         started = pending.first_seen
-        quiet = [
-            p
-            for p in pending.candidates
-            if p in self._phones
-            and p.current_last_seen <= started + 0.05
-            and p.current not in self._pending
-        ]
+        if pending.rotation == SLOT_ROTATION:
+            boundary = self._bluezone_boundary(started)
+            quiet = [
+                p
+                for p in pending.candidates
+                if p in self._phones and self._may_precede(p, boundary)
+            ]
+        else:
+            # The candidate's identifier must have stopped when this one started.
+            quiet = [
+                p
+                for p in pending.candidates
+                if p in self._phones
+                and p.current_last_seen <= started + 0.05
+                and p.current not in self._pending
+            ]
         pending.candidates = []
-        if quiet:
-            best = min(quiet, key=lambda p: abs(p.smoothed - pending.smoothed))
+        tolerance = self.tuning.rotation_rssi_tolerance_db
+        if pending.rotation == SLOT_ROTATION:
+            # Every Bluezone phone changes ID at the boundary and ``_pair_at_boundary`` has
+            # paired all of a boundary's new IDs together, closest levels first: desk phones at
+            # similar levels may still be paired crosswise, which leaves the last pair further
+            # apart than one phone's noise. It is still a rotation, not a new phone.
+            tolerance *= 2
+        close = [p for p in quiet if abs(p.smoothed - pending.smoothed) <= tolerance]
+        if close:
+            best = min(close, key=lambda p: abs(p.smoothed - pending.smoothed))
+            if best.rotation == SLOT_ROTATION:
+                best.boundary = self._bluezone_boundary(started)
             return self._link(best, key, pending, now)
         return self._register(key, pending, now)
+
+    def _decision_time(self, pending: _Phone) -> float:
+        tuning = self.tuning
+        when = pending.first_seen + tuning.confirm_s(pending.rotation, pending.scheme)
+        if pending.rotation == SLOT_ROTATION:
+            # Pair a boundary's new IDs only once the phones paused in the background have
+            # had the chance to show theirs too: pairing with half the picture swaps phones.
+            boundary = self._bluezone_boundary(pending.first_seen)
+            when = max(when, boundary + tuning.bluezone_pairing_window_s)
+        return when
+
+    def _pair_at_boundary(self, now: float) -> None:
+        """Pair every held Bluezone ID with its most likely predecessor, all at once.
+
+        Taken one by one, the first new ID to be decided could take the old phone that a later
+        one fits better (desk phones sit at similar levels); pairing the closest levels first
+        over all of them avoids that. Each held ID keeps only its partner as candidate.
+        """
+        held = [p for p in self._pending.values() if p.rotation == SLOT_ROTATION]
+        pairs = sorted(
+            (abs(old.smoothed - new.smoothed), i, j)
+            for i, new in enumerate(held)
+            for j, old in enumerate(new.candidates)
+            if old in self._phones
+            and self._may_precede(old, self._bluezone_boundary(new.first_seen))
+        )
+        partner: dict[int, _Phone] = {}
+        taken: set[int] = set()
+        for _diff, i, j in pairs:
+            old = held[i].candidates[j]
+            if i in partner or id(old) in taken:
+                continue
+            partner[i] = old
+            taken.add(id(old))
+        for i, new in enumerate(held):
+            new.candidates = [partner[i]] if i in partner else []
 
     def _register(self, key: tuple[object, ...], phone: _Phone, now: float) -> list[PresenceEvent]:
         self._by_key[key] = phone
