@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -248,7 +249,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from appliance.store import VisitLog
 
     config = config_of(args)
-    secret = load_secret(config, create=args.database is not None)
+    if args.database is not None and not config.privacy.key_file.exists():
+        # A scratch replay on a laptop: tokens under a throwaway key, linkable to nothing.
+        secret = os.urandom(32)
+        print(
+            f"checkpoint: no province key at {config.privacy.key_file}; tokens use a throwaway key",
+            file=sys.stderr,
+        )
+    else:
+        secret = load_secret(config)
     store = VisitLog(database_of(args, config))
     try:
         summary = replay_capture(args.capture, store, secret)
@@ -263,9 +272,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
             f"advertising reports: {data['advertising_reports']}"
             f" ({data['extended_reports']} extended, {data['bad_events']} corrupt events)"
         )
-        print(f"app reports:         {data['app_reports']} {data['app_reports_by_protocol'] or ''}")
+        by_protocol = ", ".join(f"{k} {v}" for k, v in summary.counters.by_protocol.items())
+        print(
+            f"app reports:         {data['app_reports']}"
+            + (f" ({by_protocol})" if by_protocol else "")
+        )
         print(f"app phones:          {data['app_phones']}")
-        print(f"entries:             {data['entries'] or 0}")
+        entries = ", ".join(f"{k} {v}" for k, v in summary.entries.items()) or "0"
+        print(f"entries:             {entries}")
         if data["first"]:
             print(f"capture time:        {data['first']} → {data['last']}")
     if summary.error is not None:

@@ -87,6 +87,7 @@ def replay_capture(
                 progress(pipeline.counters.reports)
     except CaptureError as exc:
         summary.error = exc
+    summary.capture = reader.stats  # the reader starts fresh counts for each pass
     if summary.last_time is not None:
         pipeline.close(summary.last_time)
     store.flush()

@@ -12,7 +12,7 @@ import sys
 
 from bench.results import RESULTS_FILE, Figure, write
 
-BENCHMARKS = ["decode"]
+BENCHMARKS = ["decode", "pipeline"]
 
 
 def main(argv: list[str]) -> int:

@@ -17,6 +17,7 @@ their arguments and return ``PresenceEvent``s; nothing sleeps, reads a clock or 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import count
@@ -111,6 +112,7 @@ class _Phone:
         "current_last_seen",
         "entered",
         "first_seen",
+        "group",
         "keys",
         "last_seen",
         "presence_id",
@@ -134,6 +136,8 @@ class _Phone:
         self.protocol = protocol
         self.raw_id = raw_id
         self.rotation = rotation_of(scheme, raw_id)
+        # Bluezone IDs read over GATT from iPhones rotate with Android ones: one group.
+        self.group = (self.rotation, scheme, "" if self.rotation == SLOT_ROTATION else protocol)
         self.samples: list[tuple[float, int]] = []
         self.smoothed = -127.0
         self.strong = 0  # samples at or above the entry level in the current window
@@ -145,15 +149,19 @@ class _Phone:
         self.candidates: list[_Phone] = []  # while pending: phones this may be a rotation of
 
     def add_sample(self, now: float, rssi: int, tuning: PresenceTuning) -> None:
+        # The hot path of the whole pipeline (once per app report): kept to a few list ops.
         samples = self.samples
         samples.append((now, rssi))
-        horizon = now - tuning.smoothing_max_age_s
-        while len(samples) > tuning.smoothing_samples or samples[0][0] < horizon:
+        if len(samples) > tuning.smoothing_samples:
             del samples[0]
-        values = sorted(r for _, r in samples)
+        horizon = now - tuning.smoothing_max_age_s
+        while samples[0][0] < horizon:
+            del samples[0]
+        values = sorted([r for _, r in samples])
         n = len(values)
-        self.smoothed = values[n // 2] if n & 1 else (values[n // 2 - 1] + values[n // 2]) / 2
-        self.strong = sum(1 for r in values if r >= tuning.entry_rssi_dbm)
+        half = n >> 1
+        self.smoothed = values[half] if n & 1 else (values[half - 1] + values[half]) / 2
+        self.strong = n - bisect_left(values, tuning.entry_rssi_dbm)
         self.last_seen = now
 
 
@@ -168,6 +176,9 @@ class PresenceTracker:
         self._by_key: dict[tuple[object, ...], _Phone] = {}
         self._pending: dict[tuple[object, ...], _Phone] = {}
         self._phones: set[_Phone] = set()
+        # Phones by (rotation, scheme, protocol): a new identifier can only continue one of
+        # its own kind, so rotation checks look at one group, not at every phone.
+        self._groups: dict[tuple[str, str, str], set[_Phone]] = {}
         self._ids = count(1)
         self.rotations = 0
         self.ignored_corroborating = 0
@@ -292,28 +303,29 @@ class PresenceTracker:
         rssi = sighting.rssi
         phone = _Phone(key, scheme, protocol, raw_id, now)
         phone.add_sample(now, rssi, tuning)
-        if phone.rotation == SLOT_ROTATION:
-            candidates = self._bluezone_predecessors(now)
-        elif phone.rotation == ANY_TIME:
-            recent = tuning.recent_s(scheme)
-            candidates = [
-                other
-                for other in self._phones
-                if other.scheme == scheme
-                and other.protocol == protocol
-                and other.rotation == ANY_TIME
-                and now - other.current_last_seen <= recent
-            ]
-        else:
-            candidates = []
         # The level is compared when the held identifier is resolved, on a median of several
         # reports; here only what cannot possibly be the same phone is left out.
         loose = 2 * tuning.rotation_rssi_tolerance_db
-        candidates = [other for other in candidates if abs(other.smoothed - rssi) <= loose]
-        if candidates:
-            phone.candidates = candidates
-            self._pending[key] = phone
-            return []
+        if phone.rotation == SLOT_ROTATION:
+            candidates = [
+                other
+                for other in self._bluezone_predecessors(now)
+                if abs(other.smoothed - rssi) <= loose
+            ]
+            if candidates:
+                phone.candidates = candidates
+                self._pending[key] = phone
+                return []
+        elif phone.rotation == ANY_TIME:
+            # Hold it if any phone of its kind was heard just now at a similar level; which
+            # one it may continue is decided on resolution (see ``_resolve``).
+            recent = now - tuning.recent_s(scheme)
+            if any(
+                other.current_last_seen >= recent and abs(other.smoothed - rssi) <= loose
+                for other in self._groups.get(phone.group, ())
+            ):
+                self._pending[key] = phone
+                return []
         return self._register(key, phone, now)
 
     def _bluezone_boundary(self, now: float) -> float:
@@ -327,7 +339,8 @@ class PresenceTracker:
         boundary = self._bluezone_boundary(now)
         if now - boundary > tuning.bluezone_rotation_gap_s:
             return []  # far from any boundary: a new phone
-        return [other for other in self._phones if self._may_precede(other, boundary)]
+        group = self._groups.get((SLOT_ROTATION, "bluezone", ""), ())
+        return [other for other in group if self._may_precede(other, boundary)]
 
     def _may_precede(self, other: _Phone, boundary: float) -> bool:
         tuning = self.tuning
@@ -352,13 +365,13 @@ class PresenceTracker:
                 if p in self._phones and self._may_precede(p, boundary)
             ]
         else:
-            # The candidate's identifier must have stopped when this one started.
+            # A phone of its kind that was heard shortly before this identifier appeared, and
+            # not since: its identifier stopped when this one started.
+            recent = started - self.tuning.recent_s(pending.scheme)
             quiet = [
                 p
-                for p in pending.candidates
-                if p in self._phones
-                and p.current_last_seen <= started + 0.05
-                and p.current not in self._pending
+                for p in self._groups.get(pending.group, ())
+                if recent <= p.current_last_seen <= started + 0.05
             ]
         pending.candidates = []
         tolerance = self.tuning.rotation_rssi_tolerance_db
@@ -415,6 +428,7 @@ class PresenceTracker:
     def _register(self, key: tuple[object, ...], phone: _Phone, now: float) -> list[PresenceEvent]:
         self._by_key[key] = phone
         self._phones.add(phone)
+        self._groups.setdefault(phone.group, set()).add(phone)
         return self._check_level(phone, now)
 
     def _link(
@@ -441,3 +455,8 @@ class PresenceTracker:
         phone.keys = []
         phone.samples = []
         self._phones.discard(phone)
+        group = self._groups.get(phone.group)
+        if group is not None:
+            group.discard(phone)
+            if not group:
+                del self._groups[phone.group]

@@ -1,0 +1,174 @@
+"""The visit log on disk: schema, batching, retention, integrity, and what never reaches it."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from appliance.ble.simulator import LobbyScenario
+from appliance.core.doorway import Entry, EntryUpdate
+from appliance.errors import StoreError
+from appliance.models import Sighting
+from appliance.store import VisitLog
+from appliance.store.schema import SCHEMA_VERSION
+from tests.sim import run_lobby
+
+DAY = 86400.0
+
+
+def app_entry(
+    uuid: str, t: float, tokens: tuple[tuple[str, float], ...] = (("aa" * 16, 0.0),)
+) -> Entry:
+    return Entry(uuid, "app", t, "bluezone", tokens, via_sensor=True)
+
+
+def test_new_database_is_migrated_in_wal_mode(tmp_path: Path) -> None:
+    log = VisitLog(tmp_path / "v.db")
+    assert log.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert log.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert set(log.db.table_names()) >= {"entries", "entry_tokens", "manual_details"}
+    log.close()
+    log.close()  # idempotent
+
+
+def test_writes_are_queued_until_flush_then_committed_together(tmp_path: Path) -> None:
+    path = tmp_path / "v.db"
+    log = VisitLog(path)
+    for i in range(50):
+        log.record(app_entry(f"u{i}", 1000.0 + i))
+    log.record(EntryUpdate("u3", left_at=2000.0))
+    log.record(EntryUpdate("u3", token=("bb" * 16, 1500.0)))
+    reader = sqlite3.connect(path)
+    assert reader.execute("SELECT count(*) FROM entries").fetchone()[0] == 0
+    assert log.flush() == 52
+    assert reader.execute("SELECT count(*) FROM entries").fetchone()[0] == 50
+    row = log.db.execute("SELECT id, left_at FROM entries WHERE uuid = 'u3'").fetchone()
+    assert row[1] == 2000.0
+    assert log.tokens_of(row[0]) == ["aa" * 16, "bb" * 16]
+    log.close()
+
+
+def test_the_same_entry_twice_is_stored_once(tmp_path: Path) -> None:
+    log = VisitLog(tmp_path / "v.db")
+    log.record(app_entry("same", 1.0))
+    log.record(app_entry("same", 1.0))
+    log.flush()
+    assert log.total() == 1
+
+
+def test_counts_recent_and_range_queries(tmp_path: Path) -> None:
+    log = VisitLog(tmp_path / "v.db")
+    log.record(app_entry("a", 100.0))
+    log.record(Entry("b", "no_app", 200.0, via_sensor=True))
+    log.flush()
+    log.add_manual("Nguyễn Thị Hương", organisation="Sở Y tế", when=300.0)
+    assert log.counts(0, 1000) == {"app": 1, "no_app": 1, "manual": 1}
+    assert log.counts(150, 250) == {"app": 0, "no_app": 1, "manual": 0}
+    assert [r.kind for r in log.recent(3)] == ["manual", "no_app", "app"]
+    manual = next(r for r in log.entries_between(0, 1000) if r.kind == "manual")
+    assert log.manual_details(manual.id) == {
+        "name": "Nguyễn Thị Hương",
+        "organisation": "Sở Y tế",
+        "phone": None,
+        "purpose": None,
+    }
+
+
+def test_retention_keeps_unsynced_records_when_a_collector_is_configured(tmp_path: Path) -> None:
+    log = VisitLog(tmp_path / "v.db")
+    now = 100 * DAY
+    log.record(app_entry("old-synced", now - 30 * DAY))
+    log.record(app_entry("old-unsynced", now - 30 * DAY))
+    log.record(app_entry("recent", now - 1 * DAY))
+    log.flush()
+    log.add_manual("Trần Văn A", when=now - 30 * DAY)
+    log.db.execute("UPDATE entries SET synced_at = ? WHERE uuid = 'old-synced'", (now,))
+    log.db.conn.commit()
+    removed = log.apply_retention(now, 21, require_sync=True)
+    assert removed == {"entries": 1, "manual_details": 1}
+    left = {r.uuid for r in log.entries_between(0, now)}
+    assert "old-unsynced" in left and "recent" in left and "old-synced" not in left
+    # The manual entry's count stays (unsynced) but the person's details are gone.
+    manual = next(r for r in log.entries_between(0, now) if r.kind == "manual")
+    assert log.manual_details(manual.id) is None
+
+
+def test_retention_without_a_collector_deletes_what_is_past_it(tmp_path: Path) -> None:
+    log = VisitLog(tmp_path / "v.db")
+    log.record(app_entry("old", 0.0))
+    log.flush()
+    assert log.apply_retention(30 * DAY, 21, require_sync=False)["entries"] == 1
+    assert log.total() == 0
+    assert log.db.execute("SELECT count(*) FROM entry_tokens").fetchone()[0] == 0
+
+
+def test_corrupt_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "v.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="corrupt") as info:
+        VisitLog(path)
+    assert "restore a backup" in str(info.value)
+
+
+def test_damaged_pages_fail_the_quick_check(tmp_path: Path) -> None:
+    path = tmp_path / "v.db"
+    log = VisitLog(path)
+    for i in range(2000):
+        log.record(app_entry(f"u{i}", float(i)))
+    log.flush()
+    log.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    log.close()
+    data = bytearray(path.read_bytes())
+    page = 4096
+    for offset in range(3 * page, 3 * page + 12):  # scribble over a b-tree page header
+        data[offset] = 0xA5
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError):
+        VisitLog(path)
+
+
+def test_readonly_log_never_takes_a_write_lock(tmp_path: Path) -> None:
+    path = tmp_path / "v.db"
+    writer = VisitLog(path)
+    reader = VisitLog(path, readonly=True)
+    assert reader.counts(0, 1e12)["app"] == 0
+    writer.record(app_entry("x", 1.0))
+    assert writer.flush() == 1  # would fail with "database is locked" if the reader held one
+    assert reader.counts(0, 1e12)["app"] == 1
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.db.execute("DELETE FROM entries")
+
+
+def test_readonly_log_of_a_missing_file_says_so(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="has the daemon run yet"):
+        VisitLog(tmp_path / "absent.db", readonly=True)
+
+
+def test_raw_identifiers_and_mac_addresses_never_reach_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "v.db"
+    log = VisitLog(path)
+    macs: set[str] = set()
+
+    def remember(s: Sighting) -> None:
+        macs.add(s.address)
+
+    scenario = LobbyScenario(
+        visitors=40, staff=5, reception_staff=2, passers_by=20, opens_h=8, closes_h=10, seed=3
+    )
+    lobby, _ = run_lobby(scenario, log, on_sighting=remember)
+    log.close()
+    assert log.path.exists()
+    raw_ids = {raw for ids in lobby.truth.identifiers.values() for _, raw in ids}
+    assert len(raw_ids) > 50 and len(macs) > 50
+    blob = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("v.db"))
+    check = VisitLog(path, readonly=True)
+    assert check.counts(0, 1e12)["app"] > 20  # the run did store visits
+    for raw in raw_ids:
+        for form in (raw, raw.hex().encode(), raw.hex().upper().encode()):
+            assert form not in blob
+    for mac in macs:
+        for form in (mac, mac.replace(":", ""), mac.lower(), mac.replace(":", "").lower()):
+            assert form.encode() not in blob
+        assert bytes.fromhex(mac.replace(":", "")) not in blob
