@@ -94,10 +94,14 @@ def _health_line(snap: Snapshot, lang: str) -> Text:
 def render(snap: Snapshot, lang: str = "vi") -> RenderableType:
     zone = ZoneInfo(snap.timezone)
     local_now = datetime.fromtimestamp(snap.now, zone)
-    header = Text()
-    header.append(text("title", lang), style="bold")
-    header.append(f"  {snap.agency}  {snap.door}  ", style="cyan")
-    header.append(local_now.strftime("%d/%m/%Y %H:%M:%S"), style="bold")
+    header = Table.grid(expand=True)
+    header.add_column(ratio=1)
+    header.add_column(justify="right", no_wrap=True)
+    header.add_row(
+        Text(text("title", lang), style="bold"),
+        Text(local_now.strftime("%d/%m/%Y %H:%M:%S"), style="bold"),
+    )
+    header.add_row(Text(f"{snap.agency} · {snap.door}", style="cyan", overflow="ellipsis"), "")
 
     counts = Table.grid(padding=(0, 3))
     app, no_app, manual = (snap.today.get(k, 0) for k in ("app", "no_app", "manual"))
