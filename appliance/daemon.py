@@ -39,6 +39,8 @@ TICK_S = 0.5  # resolution of the tracker's and doorway's timeouts
 FLUSH_S = 1.0  # at most about one commit a second; an entry is on disk within 2 s
 STATUS_S = 1.0  # the console refreshes about once a second
 YIELD_EVERY = 200  # events handled before letting the ticker run, when catching up
+RETENTION_EVERY_S = 3600  # retention is by the day: hourly is plenty
+SIMULATION_PREROLL_S = 15 * 60  # simulated lobby history replayed at start-up
 DISK_LOW_BYTES = 50 * 1024 * 1024  # below this, warn: SQLite needs room for its journal
 
 
@@ -87,7 +89,9 @@ class SimulatedSource:
         self.hours = hours
         self._wall_start = time.time()
         self._virtual_start = self._wall_start
-        self.lobby = self._new_lobby(self._virtual_start)
+        # The lobby opened a little before the daemon started: its first minutes are replayed
+        # at once, so the console has people and history to show from the first second.
+        self.lobby = self._new_lobby(self._virtual_start - SIMULATION_PREROLL_S)
 
     def _new_lobby(self, start: float) -> Lobby:
         return Lobby(busy_scenario(start, self.hours, self.seed))
@@ -201,8 +205,26 @@ class Daemon:
                 self.errors += 1
                 log.exception("error handling %r", event)
 
+    def _retention(self) -> None:
+        """Delete what is past retention; with a collector, only what it has acknowledged."""
+        try:
+            removed = self.store.apply_retention(
+                time.time(),
+                self.config.storage.retention_days,
+                require_sync=self.config.sync is not None,
+            )
+        except StoreError as exc:
+            log.error("retention: %s", exc)
+            return
+        if any(removed.values()):
+            log.info(
+                "retention removed %(entries)d entries, %(manual_details)d manual details", removed
+            )
+
     async def _ticker(self) -> None:
         last_flush = last_status = 0.0
+        last_retention = time.monotonic()
+        self._retention()
         while True:
             await asyncio.sleep(TICK_S)
             now = self.now()
@@ -215,6 +237,9 @@ class Daemon:
             if wall - last_flush >= FLUSH_S:
                 last_flush = wall
                 self._flush()
+            if wall - last_retention >= RETENTION_EVERY_S:
+                last_retention = wall
+                self._retention()
             if wall - last_status >= STATUS_S:
                 last_status = wall
                 self._write_status("running")

@@ -17,6 +17,17 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 
 
+def real_capture(name: str) -> Path:
+    """A real capture from ``../shared/captures``: skipped on a laptop without it, but a
+    failure in CI, where shared/ is always laid beside the repository."""
+    path = SHARED / "captures" / name
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"real capture {path} is missing in CI")
+        pytest.skip(f"real capture {path} is not on this machine")
+    return path
+
+
 @dataclass
 class Result:
     code: int

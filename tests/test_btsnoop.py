@@ -15,8 +15,7 @@ from appliance.ble.btsnoop import (
     write_capture,
 )
 from appliance.errors import CaptureError
-
-CAPTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "captures"
+from tests.conftest import real_capture
 
 FILE_HEADER = 16
 RECORD_HEADER = 24
@@ -83,9 +82,7 @@ def report_offsets(path: Path) -> list[int]:
 def test_real_android_captures_read_the_counts_wireshark_found(
     name: str, records: int, reports: int, year: int
 ) -> None:
-    path = CAPTURES / name
-    if not path.exists():
-        pytest.skip(f"real capture {path} is not on this machine")
+    path = real_capture(name)
     found, stats = read_reports(path)
     assert stats.datalink == 1002
     assert stats.records == records
@@ -100,9 +97,7 @@ def test_real_android_captures_read_the_counts_wireshark_found(
 
 
 def test_real_capture_reports_are_in_time_order_with_known_beacon() -> None:
-    path = CAPTURES / "android-lock-2019.btsnoop"
-    if not path.exists():
-        pytest.skip(f"real capture {path} is not on this machine")
+    path = real_capture("android-lock-2019.btsnoop")
     found, _ = read_reports(path)
     times = [report.time for report in found]
     assert times == sorted(times)

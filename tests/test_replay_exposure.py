@@ -14,7 +14,7 @@ import pytest
 
 from appliance.ble.btsnoop import AdvertisingReport, write_capture
 from appliance.protocols import bluezone_keys, frames, gaen_keys
-from tests.conftest import SHARED, run_checkpoint
+from tests.conftest import real_capture, run_checkpoint
 
 CASE_DAILY_KEY = bytes(range(32))
 OTHER_DAILY_KEY = bytes(range(100, 132))
@@ -178,9 +178,7 @@ def test_real_captures_replay_with_their_report_counts_and_no_app_phone(
     name: str,
     reports: int,  # type: ignore[no-untyped-def]
 ) -> None:
-    path = SHARED / "captures" / name
-    if not path.exists():
-        pytest.skip(f"{path} is not here (shared/ is laid beside the repository)")
+    path = real_capture(name)
     config, _ = setup
     proc = run_checkpoint(["replay", str(path), "--config", str(config), "--json"])
     assert proc.returncode == 0, proc.stderr
