@@ -168,3 +168,25 @@ def test_sigkill_under_heavy_traffic_never_loses_a_committed_entry(daemon) -> No
         assert survived <= after
         survived = after
     assert len(survived) > 50  # the traffic really was heavy
+
+
+def test_daemon_applies_retention_at_start(daemon) -> None:  # type: ignore[no-untyped-def]
+    from appliance.core.doorway import Entry
+    from appliance.store import VisitLog
+
+    tmp_path, procs = daemon
+    config = write_config(tmp_path)
+    db = tmp_path / "data" / "visits.db"
+    log = VisitLog(db)
+    old = time.time() - 30 * 86400
+    log.record(Entry("ancient", "no_app", old, via_sensor=True))
+    log.add_manual("Lê Văn Cũ", when=old)
+    log.close()
+    proc = start(config, speed=1)
+    procs.append(proc)
+    wait_for(lambda: "ancient" not in committed(db), timeout=20)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM manual_details").fetchone()[0] == 0
+    conn.close()
