@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, TextIO
 
 from appliance import __version__
-from appliance.config import Config, load_config
+from appliance.config import Config, load_config, load_secret
 from appliance.errors import CheckpointError, UsageError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -148,9 +149,12 @@ def exposure_case(args: argparse.Namespace) -> Any:
             raise UsageError("--protocol bluezone needs --daily-key HEX and --date YYYY-MM-DD")
         if not 1 <= args.days <= exposure.MAX_DAYS:
             raise UsageError(f"--days must be 1..{exposure.MAX_DAYS}, got {args.days}")
+        first_day = iso_date("--date", args.date)
+        if first_day > date.max - timedelta(days=args.days):
+            raise UsageError(f"--date {args.date} plus --days {args.days} runs past the calendar")
         return exposure.BluezoneCase(
             daily_key=hex_bytes("--daily-key", args.daily_key, 32),
-            first_day=iso_date("--date", args.date),
+            first_day=first_day,
             days=args.days,
         )
     if args.tek is None or args.interval is None:
@@ -161,7 +165,6 @@ def exposure_case(args: argparse.Namespace) -> Any:
 
 
 def cmd_exposure_check(args: argparse.Namespace) -> int:
-    from appliance.daemon import load_secret
     from appliance.exposure_check import check_exposure
     from appliance.store import VisitLog
 
@@ -205,8 +208,8 @@ def database_of(args: argparse.Namespace, config: Config) -> Any:
 def cmd_run(args: argparse.Namespace) -> int:
     from appliance.daemon import run_daemon
 
-    if args.speed <= 0:
-        raise UsageError(f"--speed must be positive, got {args.speed}")
+    if not (math.isfinite(args.speed) and args.speed > 0):
+        raise UsageError(f"--speed must be a positive number, got {args.speed}")
     return run_daemon(config_of(args), simulate=args.simulate, speed=args.speed)
 
 
@@ -220,7 +223,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print_json(status or {"running": False})
         return 0 if status and status["running"] else 3
     if status is None:
-        print(f"daemon: never ran here (no {status_path(config)})")
+        print(f"daemon: not running (no readable status at {status_path(config)})")
         return 3
     health = status.get("health", {})
     print(
@@ -243,26 +246,41 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if status["running"] else 3
 
 
+REPLAY_DATABASE = "replay.db"
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
-    from appliance.daemon import load_secret
     from appliance.replay import replay_capture
     from appliance.store import VisitLog
 
     config = config_of(args)
-    if args.database is not None and not config.privacy.key_file.exists():
-        # A scratch replay on a laptop: tokens under a throwaway key, linkable to nothing.
-        secret = os.urandom(32)
-        print(
-            f"checkpoint: no province key at {config.privacy.key_file}; tokens use a throwaway key",
-            file=sys.stderr,
-        )
-    else:
+    # Never into the live visit log: a capture's visits are not this door's, and must never
+    # be uploaded. By default a scratch log beside it.
+    database = (
+        database_of(args, config)
+        if args.database
+        else (config.storage.database.parent / REPLAY_DATABASE)
+    )
+    if config.privacy.key_file.exists():
         secret = load_secret(config)
-    store = VisitLog(database_of(args, config))
+    else:
+        # A replay on a laptop: tokens under a throwaway key, linkable to nothing.
+        secret = os.urandom(32)
+        print(f"checkpoint: no province key at {config.privacy.key_file}; "
+              "tokens use a throwaway key", file=sys.stderr)  # fmt: skip
+    store = VisitLog(database, origin="replay")
+
+    def progress(reports: int) -> None:
+        print(f"\rreplaying… {reports:,} reports", end="", file=sys.stderr, flush=True)
+
     try:
-        summary = replay_capture(args.capture, store, secret)
+        summary = replay_capture(
+            args.capture, store, secret, progress=progress if sys.stderr.isatty() else None
+        )
     finally:
         store.close()
+        if sys.stderr.isatty():
+            print("\r\033[K", end="", file=sys.stderr)
     data = summary.as_json()
     if args.json:
         print_json(data)
@@ -282,6 +300,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"entries:             {entries}")
         if data["first"]:
             print(f"capture time:        {data['first']} → {data['last']}")
+        print(f"visit log:           {database}")
     if summary.error is not None:
         print(
             f"checkpoint: {summary.error} (what was read before it was replayed)", file=sys.stderr
@@ -339,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(handler=cmd_decode)
 
-    p = sub.add_parser("exposure", parents=[common], help="a confirmed case's identifiers")
+    p = sub.add_parser("exposure", help="a confirmed case's identifiers")
     exposure_sub = p.add_subparsers(dest="exposure_command", metavar="ACTION", required=True)
     q = exposure_sub.add_parser(
         "ids",
@@ -378,7 +397,11 @@ def build_parser() -> argparse.ArgumentParser:
         "tracker, doorway and visit log, using the capture's timestamps; GPIO and sync off.",
     )
     p.add_argument("capture", metavar="CAPTURE")
-    p.add_argument("--database", metavar="F", help="visit log to write (default: from the config)")
+    p.add_argument(
+        "--database",
+        metavar="F",
+        help=f"visit log to write (default: {REPLAY_DATABASE} beside the configured one)",
+    )
     p.add_argument("--json", action="store_true", help="the summary as one JSON object")
     p.set_defaults(handler=cmd_replay)
 

@@ -9,6 +9,7 @@ explicitly is an error.
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 import types
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from appliance.errors import ConfigError
+
+SECRET_LENGTH = 32  # DESIGN.md §4.2: 32 random bytes shared with the collector
 
 DEFAULT_CONFIG_PATH = Path("/etc/checkpoint/checkpoint.toml")
 CONFIG_ENV = "CHECKPOINT_CONFIG"
@@ -240,3 +243,36 @@ def documented_keys() -> list[tuple[str, str, Any, str]]:
             default = f.default if f.default is not MISSING else None
             rows.append((section, f.name, default, f.metadata["why"]))
     return rows
+
+
+def load_secret(config: Config, *, create: bool = False) -> bytes:
+    """The province secret for visit tokens; ``create`` makes one (simulation only)."""
+    path = config.privacy.key_file
+    try:
+        secret = path.read_bytes()
+    except FileNotFoundError:
+        if not create:
+            raise ConfigError(
+                f"province key not found: {path}",
+                advice="enroll the unit (`checkpoint enroll`) or install the key the collector "
+                "issued",
+            ) from None
+        secret = _create_key(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot read province key {path}: {exc.strerror}") from None
+    if len(secret) < SECRET_LENGTH:
+        raise ConfigError(f"province key {path} is {len(secret)} bytes; it must be 32")
+    return secret
+
+
+def _create_key(path: Path) -> bytes:
+    secret = os.urandom(SECRET_LENGTH)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secret)
+    except OSError as exc:
+        raise ConfigError(f"cannot create simulation key {path}: {exc.strerror}") from None
+    logging.getLogger("checkpoint").warning("created a new simulation key at %s", path)
+    return secret

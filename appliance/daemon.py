@@ -22,51 +22,25 @@ from zoneinfo import ZoneInfo
 
 from appliance import __version__, clock
 from appliance.ble.simulator import Lobby, busy_scenario
-from appliance.config import Config
+from appliance.config import Config, load_secret
 from appliance.core.doorway import DoorTuning, Doorway, Signal
 from appliance.core.presence import PresenceTracker
-from appliance.core.tokens import SECRET_MIN_LENGTH, TokenMaker
+from appliance.core.tokens import TokenMaker
 from appliance.errors import CheckpointError, ConfigError, StoreError
 from appliance.models import SensorEvent, Sighting
-from appliance.pipeline import Pipeline
+from appliance.pipeline import TICK_S, Pipeline
 from appliance.protocols.registry import Classifier, DecodeOptions
 from appliance.status import status_path, write_status
 from appliance.store import VisitLog
 
 log = logging.getLogger("checkpoint")
 
-TICK_S = 0.5  # resolution of the tracker's and doorway's timeouts
 FLUSH_S = 1.0  # at most about one commit a second; an entry is on disk within 2 s
 STATUS_S = 1.0  # the console refreshes about once a second
 YIELD_EVERY = 200  # events handled before letting the ticker run, when catching up
 RETENTION_EVERY_S = 3600  # retention is by the day: hourly is plenty
 SIMULATION_PREROLL_S = 15 * 60  # simulated lobby history replayed at start-up
 DISK_LOW_BYTES = 50 * 1024 * 1024  # below this, warn: SQLite needs room for its journal
-
-
-def load_secret(config: Config, *, create: bool = False) -> bytes:
-    """The province secret for visit tokens; ``create`` makes one (simulation only)."""
-    path = config.privacy.key_file
-    try:
-        secret = path.read_bytes()
-    except FileNotFoundError:
-        if not create:
-            raise ConfigError(
-                f"province key not found: {path}",
-                advice="enroll the unit (`checkpoint enroll`) or install the key the collector "
-                "issued",
-            ) from None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        secret = os.urandom(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(secret)
-        log.warning("created a new simulation key at %s", path)
-    except OSError as exc:
-        raise ConfigError(f"cannot read province key {path}: {exc.strerror}") from None
-    if len(secret) < SECRET_MIN_LENGTH:
-        raise ConfigError(f"province key {path} is {len(secret)} bytes; it must be 32")
-    return secret
 
 
 def local_day_bounds(now: float, timezone: str) -> tuple[float, float]:
@@ -128,6 +102,7 @@ class Daemon:
         self.errors = 0
         self.store_error: str | None = None
         self._stop = asyncio.Event()
+        self._source_task: asyncio.Task[None] | None = None
 
     # -- composition -----------------------------------------------------------------------
 
@@ -135,7 +110,12 @@ class Daemon:
         config = self.config
         secret = load_secret(config, create=self.simulate)
         tokens = TokenMaker(secret)
-        self.store = VisitLog(config.storage.database)
+        self.store = VisitLog(
+            config.storage.database, origin="simulated" if self.simulate else "live"
+        )
+        reopened = self.store.close_open_entries()
+        if reopened:
+            log.info("closed %d stays left open by the last run", reopened)
         classifier = Classifier(
             DecodeOptions(
                 config.protocols.bluezone_ios_overflow_byte,
@@ -182,7 +162,8 @@ class Daemon:
         )  # fmt: skip
         tasks = [asyncio.create_task(self._ticker(), name="ticker")]
         if self.source is not None:
-            tasks.append(asyncio.create_task(self._consume(self.source), name="source"))
+            self._source_task = asyncio.create_task(self._consume(self.source), name="source")
+            tasks.append(self._source_task)
         self._write_status("running")
         try:
             await self._stop.wait()
@@ -190,8 +171,8 @@ class Daemon:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            self._shutdown()
-        return 0
+            lost = self._shutdown()
+        return 1 if lost else 0
 
     async def _consume(self, source: SimulatedSource) -> None:
         pipeline = self.pipeline
@@ -207,12 +188,12 @@ class Daemon:
 
     def _retention(self) -> None:
         """Delete what is past retention; with a collector, only what it has acknowledged."""
+        if not self.simulate and not clock.is_synchronized():
+            # A clock that later jumps forward would make today look weeks old.
+            log.info("retention postponed: the clock is not synchronised")
+            return
         try:
-            removed = self.store.apply_retention(
-                time.time(),
-                self.config.storage.retention_days,
-                require_sync=self.config.sync is not None,
-            )
+            removed = self.store.apply_retention(time.time(), self.config.storage.retention_days)
         except StoreError as exc:
             log.error("retention: %s", exc)
             return
@@ -234,15 +215,19 @@ class Daemon:
                 self.errors += 1
                 log.exception("error in tick")
             wall = time.monotonic()
-            if wall - last_flush >= FLUSH_S:
-                last_flush = wall
-                self._flush()
-            if wall - last_retention >= RETENTION_EVERY_S:
-                last_retention = wall
-                self._retention()
-            if wall - last_status >= STATUS_S:
-                last_status = wall
-                self._write_status("running")
+            try:
+                if wall - last_flush >= FLUSH_S:
+                    last_flush = wall
+                    self._flush()
+                if wall - last_retention >= RETENTION_EVERY_S:
+                    last_retention = wall
+                    self._retention()
+                if wall - last_status >= STATUS_S:
+                    last_status = wall
+                    self._write_status("running")
+            except Exception:  # the ticker is the daemon's heartbeat: it must go on
+                self.errors += 1
+                log.exception("error in the ticker")
 
     def _flush(self) -> None:
         try:
@@ -253,7 +238,8 @@ class Daemon:
                 log.error("%s", exc)
             self.store_error = str(exc)
 
-    def _shutdown(self) -> None:
+    def _shutdown(self) -> int:
+        """Close down; returns how many decided records could not be committed."""
         log.info("stopping: deciding open entries and flushing")
         try:
             self.pipeline.close(self.now())
@@ -261,13 +247,24 @@ class Daemon:
             self.errors += 1
             log.exception("error closing the pipeline")
         self._flush()
+        lost = self.store.pending
+        if lost:
+            log.error("%d decided entries could not be written: %s", lost, self.store_error)
         self._write_status("stopped")
         try:
             self.store.close()
         except CheckpointError as exc:
             log.error("%s", exc)
+        return lost
 
     # -- status ----------------------------------------------------------------------------
+
+    def _scanner_health(self) -> dict[str, Any]:
+        name = self.source.name if self.source else "none"
+        task = self._source_task
+        if task is not None and task.done():
+            return {"state": "error", "source": name, "message": "the advertisement source stopped"}
+        return {"state": "ok", "source": name}
 
     def _health(self) -> dict[str, Any]:
         database = self.config.storage.database
@@ -277,7 +274,7 @@ class Daemon:
             free = -1
         disk_ok = free < 0 or free >= DISK_LOW_BYTES
         return {
-            "scanner": {"state": "ok", "source": self.source.name if self.source else "none"},
+            "scanner": self._scanner_health(),
             "store": {
                 "state": "error" if self.store_error else "ok",
                 "message": self.store_error,

@@ -18,6 +18,10 @@ from appliance.models import PresenceEvent, SensorEvent, Sighting
 from appliance.protocols.adstructs import parse
 from appliance.protocols.registry import Classifier
 
+# How often the pipeline's clock is advanced (tracker timeouts, doorway windows): fine enough for
+# its shortest window (1 s debounce) at a negligible cost.
+TICK_S = 0.5
+
 
 class EntrySink(Protocol):
     def record(self, decision: Entry | EntryUpdate, *, clock_synced: bool = True) -> None: ...
@@ -93,13 +97,20 @@ class Pipeline:
         events = self.tracker.tick(now)
         if events:
             self._presence(events)
-        self._decide(self.doorway.tick(now, hold=self.tracker.undecided_near()))
+        tracker = self.tracker
+        self._decide(
+            self.doorway.tick(now, hold=tracker.undecided_near(), still_near=tracker.still_near)
+        )
 
     def close(self, now: float) -> None:
-        """End everything still open, as at shutdown or the end of a capture."""
+        """End everything still open, as at shutdown or the end of a capture.
+
+        The doorway decides first, while the phones heard after a crossing are still there to
+        explain it; only then do the stays end.
+        """
         self.tick(now)
-        self._presence(self.tracker.close(now))
         self._decide(self.doorway.close(now))
+        self._presence(self.tracker.close(now))
 
     def _presence(self, events: list[PresenceEvent]) -> None:
         doorway = self.doorway

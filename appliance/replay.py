@@ -15,11 +15,11 @@ from appliance.core.presence import PresenceTracker
 from appliance.core.tokens import TokenMaker
 from appliance.errors import CaptureError
 from appliance.models import Sighting
-from appliance.pipeline import Pipeline, PipelineCounters
+from appliance.pipeline import TICK_S, Pipeline, PipelineCounters
 from appliance.protocols.registry import Classifier
 from appliance.store import VisitLog
 
-TICK_S = 0.5  # the same resolution as the daemon's ticker, in capture time
+FLUSH_EVERY = 5000  # reports between commits: a long capture is not held in memory
 NO_RSSI = -127  # a report without RSSI: heard, but never near enough to enter
 
 
@@ -83,8 +83,10 @@ def replay_capture(
                 next_tick = now + TICK_S
             rssi = report.rssi if report.rssi is not None else NO_RSSI
             pipeline.on_sighting(Sighting(now, report.address, rssi, report.data))
-            if progress is not None and pipeline.counters.reports % 1000 == 0:
-                progress(pipeline.counters.reports)
+            if pipeline.counters.reports % FLUSH_EVERY == 0:
+                store.flush()
+                if progress is not None:
+                    progress(pipeline.counters.reports)
     except CaptureError as exc:
         summary.error = exc
     summary.capture = reader.stats  # the reader starts fresh counts for each pass
@@ -92,5 +94,5 @@ def replay_capture(
         pipeline.close(summary.last_time)
     store.flush()
     summary.entries = dict(pipeline.counters.entries)
-    summary.app_phones = pipeline.counters.entries.get("app", 0)
+    summary.app_phones = tracker.phones_seen
     return summary

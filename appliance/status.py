@@ -36,12 +36,22 @@ def write_status(path: Path, status: dict[str, Any]) -> None:
 
 
 def read_status(path: Path, now: float | None = None) -> dict[str, Any] | None:
-    """The last snapshot, with ``running`` saying whether the daemon is alive; None if none."""
+    """The last snapshot, with ``running`` saying whether the daemon is alive; None if there
+    is none or it is not a snapshot (a damaged file is the same as no file to a reader)."""
     try:
-        status: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        status = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    if not isinstance(status, dict):
+        return None
+    updated = status.get("updated_at")
+    if not isinstance(updated, int | float) or isinstance(updated, bool):
+        return None
+    for part in ("health", "today", "counters", "checkpoint"):
+        if not isinstance(status.get(part, {}), dict):
+            return None
+    if any(not isinstance(v, dict) for v in status.get("health", {}).values()):
+        return None
     now = time.time() if now is None else now
-    updated = float(status.get("updated_at", 0))
     status["running"] = status.get("state") == "running" and now - updated < STALE_AFTER_S
     return status

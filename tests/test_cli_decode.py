@@ -164,3 +164,40 @@ def test_exposure_ids_bad_input_is_one_line_exit_2(cli, args: list[str], message
 def test_console_script_runs_as_a_process() -> None:
     proc = run_checkpoint(["decode", BLUEZONE])
     assert proc.returncode == 0 and "130CEA6472130C185D8643DF" in proc.stdout
+
+
+def test_config_given_before_the_exposure_action_is_not_ignored(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("exposure", "--config", "/nonexistent.toml", "check", "--protocol", "gaen",
+                 "--tek", TEK, "--interval", "1")  # fmt: skip
+    assert result.code == 2  # argparse: --config belongs after the action
+    result = cli("exposure", "check", "--config", "/nonexistent.toml", "--protocol", "gaen",
+                 "--tek", TEK, "--interval", "1")  # fmt: skip
+    assert result.code == 2 and "configuration file not found" in result.err
+
+
+def test_dates_at_the_end_of_the_calendar_are_a_one_line_error(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("exposure", "ids", "--protocol", "bluezone", "--daily-key", DAILY_KEY,
+                 "--date", "9999-12-31")  # fmt: skip
+    assert result.code == 2 and result.out == "" and "calendar" in result.err
+
+
+@pytest.mark.parametrize("speed", ["nan", "0", "-1", "inf"])
+def test_run_refuses_a_speed_that_is_not_a_positive_number(cli, speed: str) -> None:  # type: ignore[no-untyped-def]
+    result = cli("run", "--simulate", "--speed", speed)
+    assert result.code == 2 and "--speed" in result.err
+
+
+@pytest.mark.parametrize(
+    "content", ["null", "[1]", '{"updated_at": "x"}', '{"updated_at": 1, "health": [1]}', "{"]
+)
+def test_status_and_console_survive_a_damaged_status_file(  # type: ignore[no-untyped-def]
+    cli, tmp_path, monkeypatch, content: str
+) -> None:
+    (tmp_path / "status.json").write_text(content)
+    config = tmp_path / "c.toml"
+    config.write_text(f'[storage]\ndatabase = "{tmp_path / "v.db"}"\n')
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path))
+    status = cli("status", "--config", str(config))
+    console = cli("console", "--once", "--config", str(config))
+    assert status.code == 3 and "no readable status" in status.out
+    assert console.code == 0 and "DỊCH VỤ KHÔNG CHẠY" in console.out

@@ -170,7 +170,7 @@ def test_sigkill_under_heavy_traffic_never_loses_a_committed_entry(daemon) -> No
     assert len(survived) > 50  # the traffic really was heavy
 
 
-def test_daemon_applies_retention_at_start(daemon) -> None:  # type: ignore[no-untyped-def]
+def test_daemon_applies_retention_at_start_and_closes_stale_stays(daemon) -> None:  # type: ignore[no-untyped-def]
     from appliance.core.doorway import Entry
     from appliance.store import VisitLog
 
@@ -179,14 +179,22 @@ def test_daemon_applies_retention_at_start(daemon) -> None:  # type: ignore[no-u
     db = tmp_path / "data" / "visits.db"
     log = VisitLog(db)
     old = time.time() - 30 * 86400
-    log.record(Entry("ancient", "no_app", old, via_sensor=True))
+    log.record(Entry("unsynced", "no_app", old, via_sensor=True))
+    log.record(Entry("synced", "no_app", old, via_sensor=True))
+    log.record(Entry("open", "app", time.time() - 3600, "bluezone", (("ab" * 16, 0.0),)))
     log.add_manual("Lê Văn Cũ", when=old)
+    log.flush()
+    log.db.execute("UPDATE entries SET synced_at = ? WHERE uuid = 'synced'", (time.time(),))
+    log.db.conn.commit()
     log.close()
     proc = start(config, speed=1)
     procs.append(proc)
-    wait_for(lambda: "ancient" not in committed(db), timeout=20)
+    wait_for(lambda: "synced" not in committed(db), timeout=20)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT count(*) FROM manual_details").fetchone()[0] == 0
+    left = dict(conn.execute("SELECT uuid, left_at FROM entries"))
     conn.close()
+    assert "unsynced" in left  # never dropped before the collector has it
+    assert left["open"] is not None  # the stay a crash left open was closed

@@ -105,6 +105,38 @@ def test_going_out_is_neither_an_entry_nor_a_prompt() -> None:
     assert door.exits == 1
 
 
+def test_someone_leaving_does_not_take_the_phone_of_a_visitor_coming_in() -> None:
+    # Review finding: a phone heard, a staff member going out, the phone's owner coming in.
+    door = doorway()
+    near = {1}
+    timeline = [
+        (100, entered(100, 1)),
+        (103, SensorEvent(103, "out")),
+        (106, SensorEvent(106, "in")),
+    ]
+    out: list[Decision] = []
+    for _t, event in timeline:
+        out += door.on_sensor(event) if isinstance(event, SensorEvent) else door.on_presence(event)
+    for k in range(80):
+        out += door.tick(100 + k * 0.5, still_near=lambda pid, now: pid in near)
+    assert entries(out) == [(APP, 106)]
+    assert [s[0] for s in signals(out)] == ["greet"]
+    assert door.exits == 0
+
+
+def test_a_phone_leaving_with_its_owner_lets_the_next_visitor_be_prompted() -> None:
+    door = doorway()
+    timeline: list[tuple[float, PresenceEvent | SensorEvent]] = [
+        (100, entered(100, 1)),
+        (103, SensorEvent(103, "out")),  # its owner leaves…
+        (106, SensorEvent(106, "in")),  # …as someone without the app comes in
+        (112, left(112, 1)),  # the phone walks out of range
+    ]
+    out = run(door, timeline, until=140)
+    assert entries(out) == [(NO_APP, 106)]
+    assert door.exits == 1
+
+
 def test_without_a_sensor_every_app_presence_is_an_entry_at_once() -> None:
     door = doorway(sensor=False)
     out = door.on_presence(entered(100, 1))

@@ -78,11 +78,21 @@ def setup(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_replay_uses_the_capture_timestamps_and_counts_app_phones(setup) -> None:  # type: ignore[no-untyped-def]
     config, capture = setup
-    proc = run_checkpoint(["replay", str(capture), "--config", str(config), "--json"])
+    proc = run_checkpoint(
+        [
+            "replay",
+            str(capture),
+            "--config",
+            str(config),
+            "--database",
+            str(config.parent / "visits.db"),
+            "--json",
+        ]
+    )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
-    assert summary["app_phones"] == 3  # the weak phone outside never came near
-    assert summary["entries"] == {"app": 3}
+    assert summary["app_phones"] == 4  # heard, including the weak one outside…
+    assert summary["entries"] == {"app": 3}  # …which never came near the door
     assert summary["first"].startswith("2020-08-20T02:10:00")
     sent = len(gaen_visit(CASE_TEK, T0 + 3600, 5 * 60, "5B:00:00:00:00:03"))
     assert summary["app_reports_by_protocol"]["gaen"] == sent
@@ -91,7 +101,19 @@ def test_replay_uses_the_capture_timestamps_and_counts_app_phones(setup) -> None
 
 def test_exposure_check_finds_the_bluezone_case_across_rotations(setup) -> None:  # type: ignore[no-untyped-def]
     config, capture = setup
-    assert run_checkpoint(["replay", str(capture), "--config", str(config)]).returncode == 0
+    assert (
+        run_checkpoint(
+            [
+                "replay",
+                str(capture),
+                "--config",
+                str(config),
+                "--database",
+                str(config.parent / "visits.db"),
+            ]
+        ).returncode
+        == 0
+    )
     proc = run_checkpoint([
         "exposure", "check", "--config", str(config), "--protocol", "bluezone",
         "--daily-key", CASE_DAILY_KEY.hex(), "--date", DAY.isoformat(), "--json",
@@ -109,7 +131,16 @@ def test_exposure_check_finds_the_bluezone_case_across_rotations(setup) -> None:
 
 def test_exposure_check_finds_the_gaen_case(setup) -> None:  # type: ignore[no-untyped-def]
     config, capture = setup
-    run_checkpoint(["replay", str(capture), "--config", str(config)])
+    run_checkpoint(
+        [
+            "replay",
+            str(capture),
+            "--config",
+            str(config),
+            "--database",
+            str(config.parent / "visits.db"),
+        ]
+    )
     first_interval = int((T0 + 3600) // 600) // 144 * 144  # the TEK's rolling start
     proc = run_checkpoint([
         "exposure", "check", "--config", str(config), "--protocol", "gaen",
@@ -122,7 +153,16 @@ def test_exposure_check_finds_the_gaen_case(setup) -> None:  # type: ignore[no-u
 
 def test_exposure_check_of_someone_who_never_came_finds_nothing(setup) -> None:  # type: ignore[no-untyped-def]
     config, capture = setup
-    run_checkpoint(["replay", str(capture), "--config", str(config)])
+    run_checkpoint(
+        [
+            "replay",
+            str(capture),
+            "--config",
+            str(config),
+            "--database",
+            str(config.parent / "visits.db"),
+        ]
+    )
     proc = run_checkpoint([
         "exposure", "check", "--config", str(config), "--protocol", "bluezone",
         "--daily-key", bytes(range(200, 232)).hex(), "--date", DAY.isoformat(),
@@ -133,7 +173,16 @@ def test_exposure_check_of_someone_who_never_came_finds_nothing(setup) -> None: 
 
 def test_exposure_check_with_the_wrong_province_key_finds_nothing(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     config, capture = setup
-    run_checkpoint(["replay", str(capture), "--config", str(config)])
+    run_checkpoint(
+        [
+            "replay",
+            str(capture),
+            "--config",
+            str(config),
+            "--database",
+            str(config.parent / "visits.db"),
+        ]
+    )
     (tmp_path / "province.key").write_bytes(bytes(32))
     proc = run_checkpoint([
         "exposure", "check", "--config", str(config), "--protocol", "bluezone",
@@ -147,7 +196,17 @@ def test_truncated_capture_reports_where_and_keeps_what_was_read(setup, tmp_path
     data = capture.read_bytes()
     cut = tmp_path / "cut.btsnoop"
     cut.write_bytes(data[: len(data) // 2 + 7])
-    proc = run_checkpoint(["replay", str(cut), "--config", str(config), "--json"])
+    proc = run_checkpoint(
+        [
+            "replay",
+            str(cut),
+            "--config",
+            str(config),
+            "--database",
+            str(config.parent / "visits.db"),
+            "--json",
+        ]
+    )
     assert proc.returncode == 1
     assert "truncated" in proc.stderr and "byte" in proc.stderr
     assert proc.stderr.count("\n") == 1
@@ -186,3 +245,26 @@ def test_real_captures_replay_with_their_report_counts_and_no_app_phone(
     assert summary["advertising_reports"] == reports
     assert summary["app_reports"] == 0 and summary["app_phones"] == 0
     assert summary["entries"] == {}
+
+
+def test_replay_never_writes_into_the_live_visit_log(setup) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    config, capture = setup
+    proc = run_checkpoint(["replay", str(capture), "--config", str(config)])
+    assert proc.returncode == 0, proc.stderr
+    assert not (config.parent / "visits.db").exists()  # the configured, live log
+    scratch = config.parent / "replay.db"
+    assert f"visit log:           {scratch}" in proc.stdout
+    conn = sqlite3.connect(scratch)
+    assert conn.execute("SELECT DISTINCT origin FROM entries").fetchall() == [("replay",)]
+    conn.close()
+
+
+def test_replay_counts_phones_that_never_came_near(tmp_path: Path, setup) -> None:  # type: ignore[no-untyped-def]
+    config, _ = setup
+    capture = tmp_path / "weak.btsnoop"
+    write_capture(capture, bluezone_visit(OTHER_DAILY_KEY, T0, 60, "4A:00:00:00:00:09", rssi=-80))
+    proc = run_checkpoint(["replay", str(capture), "--config", str(config), "--json"])
+    summary = json.loads(proc.stdout)
+    assert summary["app_phones"] == 1 and summary["entries"] == {}

@@ -76,7 +76,7 @@ def test_counts_recent_and_range_queries(tmp_path: Path) -> None:
     }
 
 
-def test_retention_keeps_unsynced_records_when_a_collector_is_configured(tmp_path: Path) -> None:
+def test_retention_never_drops_an_unsynced_record(tmp_path: Path) -> None:
     log = VisitLog(tmp_path / "v.db")
     now = 100 * DAY
     log.record(app_entry("old-synced", now - 30 * DAY))
@@ -86,7 +86,7 @@ def test_retention_keeps_unsynced_records_when_a_collector_is_configured(tmp_pat
     log.add_manual("Trần Văn A", when=now - 30 * DAY)
     log.db.execute("UPDATE entries SET synced_at = ? WHERE uuid = 'old-synced'", (now,))
     log.db.conn.commit()
-    removed = log.apply_retention(now, 21, require_sync=True)
+    removed = log.apply_retention(now, 21)
     assert removed == {"entries": 1, "manual_details": 1}
     left = {r.uuid for r in log.entries_between(0, now)}
     assert "old-unsynced" in left and "recent" in left and "old-synced" not in left
@@ -95,13 +95,56 @@ def test_retention_keeps_unsynced_records_when_a_collector_is_configured(tmp_pat
     assert log.manual_details(manual.id) is None
 
 
-def test_retention_without_a_collector_deletes_what_is_past_it(tmp_path: Path) -> None:
-    log = VisitLog(tmp_path / "v.db")
-    log.record(app_entry("old", 0.0))
-    log.flush()
-    assert log.apply_retention(30 * DAY, 21, require_sync=False)["entries"] == 1
+def test_retention_deletes_replayed_and_simulated_records_that_are_never_sent(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v.db"
+    for origin in ("replay", "simulated"):
+        log = VisitLog(path, origin=origin)
+        log.record(app_entry(f"old-{origin}", 0.0))
+        log.flush()
+        log.close()
+    log = VisitLog(path)
+    assert log.apply_retention(30 * DAY, 21)["entries"] == 2
     assert log.total() == 0
     assert log.db.execute("SELECT count(*) FROM entry_tokens").fetchone()[0] == 0
+
+
+def test_stays_left_open_by_a_crash_are_closed_and_never_overlap_forever(tmp_path: Path) -> None:
+    log = VisitLog(tmp_path / "v.db")
+    log.record(app_entry("crashed", 1000.0))
+    log.record(app_entry("later", 1000.0 + 3 * DAY))
+    log.record(EntryUpdate("later", left_at=1000.0 + 3 * DAY + 300))
+    log.flush()
+    rows = {r.uuid: r for r in log.entries_between(0, 1e12)}
+    # Open stays count at most a working day when looking for overlaps.
+    assert log.overlapping_app_entries(rows["crashed"], open_end=1000.0 + 10 * DAY) == 0
+    assert log.close_open_entries() == 1
+    closed = next(r for r in log.entries_between(0, 2000))
+    assert closed.left_at is not None and closed.left_at >= closed.entered_at
+
+
+def test_migration_is_all_or_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from appliance.store import schema
+
+    broken = schema.V1 + "\nCREATE TABLE entries (x);\n"  # fails after creating the tables
+    monkeypatch.setattr(schema, "MIGRATIONS", [broken])
+    with pytest.raises(StoreError):
+        VisitLog(tmp_path / "v.db")
+    conn = sqlite3.connect(tmp_path / "v.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0] == 0
+    conn.close()
+    monkeypatch.undo()
+    VisitLog(tmp_path / "v.db").close()  # the real migration then runs cleanly
+
+
+def test_a_newer_schema_is_refused_with_advice(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "v.db")
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(StoreError, match="newer than this software"):
+        VisitLog(tmp_path / "v.db")
 
 
 def test_corrupt_file_is_a_clear_error(tmp_path: Path) -> None:
@@ -158,11 +201,15 @@ def test_raw_identifiers_and_mac_addresses_never_reach_the_file(tmp_path: Path) 
         visitors=40, staff=5, reception_staff=2, passers_by=20, opens_h=8, closes_h=10, seed=3
     )
     lobby, _ = run_lobby(scenario, log, on_sighting=remember)
+    log.flush()
+    # While open, recent commits sit in the write-ahead log: read it too, then the folded file.
+    blobs = [b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("v.db"))]
+    assert (tmp_path / "v.db-wal").exists()
     log.close()
-    assert log.path.exists()
+    blobs.append(path.read_bytes())
     raw_ids = {raw for ids in lobby.truth.identifiers.values() for _, raw in ids}
     assert len(raw_ids) > 50 and len(macs) > 50
-    blob = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("v.db"))
+    blob = b"".join(blobs)
     check = VisitLog(path, readonly=True)
     assert check.counts(0, 1e12)["app"] > 20  # the run did store visits
     for raw in raw_ids:

@@ -94,12 +94,19 @@ class _Waiting:
 
     event: PresenceEvent
     tokens: list[tuple[str, float]] = field(default_factory=list)
+    # Taken, tentatively, by a crossing going out at this time: someone leaving. A crossing
+    # going in soon after takes it back, since prompting a visitor who has the app is the
+    # worse mistake.
+    exit_claim: float | None = None
 
 
 @dataclass(slots=True)
 class _Crossing:
     event: SensorEvent
     matched: bool = False
+    # Going in, with only a phone that an exit took just before: whoever stays near the door
+    # afterwards came in (people leaving walk out of range within seconds).
+    contested: _Waiting | None = None
 
 
 class Doorway:
@@ -146,7 +153,8 @@ class Doorway:
         # left
         if pid in self._entries:
             return [EntryUpdate(self._entries.pop(pid), left_at=event.time)]
-        if self._waiting.pop(pid, None) is not None:
+        gone = self._waiting.pop(pid, None)
+        if gone is not None and gone.exit_claim is None:
             self.lobby_presences += 1
         return []
 
@@ -158,34 +166,56 @@ class Doorway:
         if last is not None and event.time - last < self.tuning.debounce_s:
             self.debounced += 1
             return []
+        crossing = _Crossing(event)
+        self._crossings.append(crossing)
         # One crossing, one person: the phone that walked up first goes through first. Others
         # near the door wait for their own crossing.
         window_start = event.time - self.tuning.match_before_s
-        waiting = min(
-            (w for w in self._waiting.values() if window_start <= w.event.time <= event.time),
-            key=lambda w: w.event.time,
-            default=None,
-        )
-        if waiting is None and event.direction != "out":
-            # Nobody new walked up, but someone may have waited outside with the app open.
-            waiting = min(
-                (w for w in self._waiting.values() if w.event.time < window_start),
+        fresh = [w for w in self._waiting.values() if window_start <= w.event.time <= event.time]
+        unclaimed = [w for w in fresh if w.exit_claim is None]
+        waiting = min(unclaimed, key=lambda w: w.event.time, default=None)
+        if event.direction == "out":
+            if waiting is not None:
+                waiting.exit_claim = event.time
+                crossing.matched = True
+                self.exits += 1
+            return []
+        if waiting is None:
+            # A phone an exit took just now may in fact be this visitor's: decided when the
+            # crossing is, by whether the phone stayed.
+            crossing.contested = min(
+                (w for w in fresh if w.exit_claim is not None),
                 key=lambda w: w.event.time,
                 default=None,
             )
-        crossing = _Crossing(event)
-        self._crossings.append(crossing)
+            if crossing.contested is not None:
+                return []
+        if waiting is None:
+            # Nobody new walked up, but someone may have waited outside with the app open.
+            waiting = min(
+                (w for w in self._waiting.values()
+                 if w.event.time < window_start and w.exit_claim is None),
+                key=lambda w: w.event.time,
+                default=None,
+            )  # fmt: skip
         if waiting is None:
             return []
         return self._match(waiting, crossing, event.time)
 
-    def tick(self, now: float, hold: bool = False) -> list[Decision]:
+    def tick(
+        self,
+        now: float,
+        hold: bool = False,
+        still_near: Callable[[int, float], bool] | None = None,
+    ) -> list[Decision]:
         """Match late phones, decide crossings whose window has passed; ``hold`` defers
         the no-app decision while the tracker is still deciding about a strong identifier."""
         tuning = self.tuning
         decisions: list[Decision] = []
-        # Late phones: heard after a crossing, and no new crossing came for them.
         for waiting in sorted(self._waiting.values(), key=lambda w: w.event.time):
+            if waiting.exit_claim is not None:
+                continue  # leaving: it goes when the tracker says the phone left
+            # Late phones: heard after a crossing, and no new crossing came for them.
             if now - waiting.event.time >= tuning.late_grace_s:
                 crossing = self._late_crossing(waiting.event.time)
                 if crossing is not None:
@@ -198,8 +228,21 @@ class Doorway:
                 continue
             if crossing.matched or crossing.event.direction == "out":
                 continue  # nobody is prompted on the way out
+            contested = crossing.contested
+            if (
+                contested is not None
+                and contested.event.presence_id in self._waiting
+                and (still_near is None or still_near(contested.event.presence_id, now))
+            ):
+                self.exits -= 1  # the phone stayed: its owner came in, nobody went out
+                decisions += self._match(contested, crossing, now)
+                continue
             late = min(
-                (w for w in self._waiting.values() if w.event.time >= crossing.event.time),
+                (
+                    w
+                    for w in self._waiting.values()
+                    if w.event.time >= crossing.event.time and w.exit_claim is None
+                ),
                 key=lambda w: w.event.time,
                 default=None,
             )
@@ -224,13 +267,10 @@ class Doorway:
     # -- internals -------------------------------------------------------------------------
 
     def _late_crossing(self, heard: float) -> _Crossing | None:
-        """The latest unexplained crossing going in before a phone was first heard."""
+        """The latest unexplained crossing before a phone was first heard near the door: if
+        it went out, the phone is that person's, leaving."""
         for crossing in reversed(self._crossings):
-            if (
-                not crossing.matched
-                and crossing.event.direction != "out"
-                and crossing.event.time <= heard
-            ):
+            if not crossing.matched and crossing.event.time <= heard:
                 return crossing
         return None
 

@@ -25,6 +25,10 @@ from itertools import count
 from appliance.models import Detection, PresenceEvent, Sighting
 
 SLOT_SECONDS = 15 * 60  # Bluezone rotates at every UTC quarter-hour
+# "Still near the door": heard within the last few seconds (longer than one Android background
+# pause would be too long to tell someone leaving), well above the exit level.
+STILL_NEAR_S = 16.0
+STILL_NEAR_MARGIN_DB = 6.0
 
 # Reports that only corroborate a phone that also advertises its ID (Android Bluezone ≥ 3.0.7
 # sends a plain iBeacon beside its own advertisement, often from another MAC): counting them
@@ -179,8 +183,10 @@ class PresenceTracker:
         # Phones by (rotation, scheme, protocol): a new identifier can only continue one of
         # its own kind, so rotation checks look at one group, not at every phone.
         self._groups: dict[tuple[str, str, str], set[_Phone]] = {}
+        self._present: dict[int, _Phone] = {}  # presence id → phone, while near the door
         self._ids = count(1)
         self.rotations = 0
+        self.phones_seen = 0  # distinct app phones heard, near or not (rotations not counted)
         self.ignored_corroborating = 0
 
     # -- queries -------------------------------------------------------------------------------
@@ -193,11 +199,22 @@ class PresenceTracker:
     @property
     def present(self) -> int:
         """Phones currently near the door."""
-        return sum(1 for phone in self._phones if phone.entered)
+        return len(self._present)
 
     @property
     def known_identifiers(self) -> int:
         return len(self._by_key) + len(self._pending)
+
+    def still_near(self, presence_id: int, now: float) -> bool:
+        """Whether a present phone is still heard near the door: recently, and well above the
+        level at which it would leave. Someone who walked out is far, or silent, within
+        seconds."""
+        phone = self._present.get(presence_id)
+        return (
+            phone is not None
+            and now - phone.last_seen <= STILL_NEAR_S
+            and phone.smoothed >= self.tuning.exit_rssi_dbm + STILL_NEAR_MARGIN_DB
+        )
 
     def undecided_near(self) -> bool:
         """Whether a held (pending) identifier is strong enough that it may yet enter.
@@ -284,9 +301,11 @@ class PresenceTracker:
             if phone.smoothed >= tuning.entry_rssi_dbm and phone.strong >= tuning.entry_min_samples:
                 phone.entered = True
                 phone.presence_id = next(self._ids)
+                self._present[phone.presence_id] = phone
                 return [self._event("entered", phone, now, with_token=True)]
         elif phone.smoothed < tuning.exit_rssi_dbm:
             phone.entered = False
+            self._present.pop(phone.presence_id, None)
             return [self._event("left", phone, now)]
         return []
 
@@ -429,6 +448,7 @@ class PresenceTracker:
         self._by_key[key] = phone
         self._phones.add(phone)
         self._groups.setdefault(phone.group, set()).add(phone)
+        self.phones_seen += 1
         return self._check_level(phone, now)
 
     def _link(
@@ -450,6 +470,7 @@ class PresenceTracker:
         return events + self._check_level(phone, now)
 
     def _forget(self, phone: _Phone) -> None:
+        self._present.pop(phone.presence_id, None)
         for key in phone.keys:
             self._by_key.pop(key, None)
         phone.keys = []

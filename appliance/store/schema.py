@@ -1,4 +1,4 @@
-"""Schema migrations: plain functions, applied in order, tracked by ``PRAGMA user_version``.
+"""Schema migrations: SQL scripts applied in order, tracked by ``PRAGMA user_version``.
 
 Raw app identifiers and MAC addresses have no column anywhere: an app entry is stored with its
 visit tokens only (DESIGN.md §4.3).
@@ -6,14 +6,13 @@ visit tokens only (DESIGN.md §4.3).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sqlite3
 
 import sqlite_utils
 
+from appliance.errors import StoreError
 
-def _v1(db: sqlite_utils.Database) -> None:
-    db.executescript(
-        """
+V1 = """
         CREATE TABLE entries (
             id INTEGER PRIMARY KEY,
             uuid TEXT NOT NULL UNIQUE,           -- identifies the record to the collector
@@ -24,6 +23,9 @@ def _v1(db: sqlite_utils.Database) -> None:
             clock_synced INTEGER NOT NULL DEFAULT 1,
             via_sensor INTEGER NOT NULL DEFAULT 0,
             created_at REAL NOT NULL,
+            -- live: the door; replay: a capture; simulated: the demo lobby. Only live
+            -- entries are ever sent to the collector.
+            origin TEXT NOT NULL DEFAULT 'live' CHECK (origin IN ('live', 'replay', 'simulated')),
             synced_at REAL                       -- outbox mark: NULL until the collector acks
         );
         CREATE INDEX entries_entered_at ON entries (entered_at);
@@ -45,25 +47,32 @@ def _v1(db: sqlite_utils.Database) -> None:
             phone TEXT,
             purpose TEXT
         );
-        """
-    )
+"""
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+# Each migration is a script; it runs inside one transaction with the version bump, so a
+# power cut halfway leaves the database as it was, not half migrated.
+MIGRATIONS: list[str] = [V1]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def migrate(db: sqlite_utils.Database) -> int:
     """Bring the database to ``SCHEMA_VERSION``; returns how many migrations ran."""
-    version = db.execute("PRAGMA user_version").fetchone()[0]
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
     if version > SCHEMA_VERSION:
-        raise RuntimeError(
-            f"database schema {version} is newer than this software ({SCHEMA_VERSION})"
+        raise StoreError(
+            f"database schema {version} is newer than this software understands ({SCHEMA_VERSION})",
+            advice="install the newer checkpoint release that wrote it",
         )
-    ran = 0
     for number in range(version, SCHEMA_VERSION):
-        with db.conn:
-            MIGRATIONS[number](db)
-            db.execute(f"PRAGMA user_version = {number + 1}")
-        ran += 1
-    return ran
+        # executescript() commits anything pending first; BEGIN…COMMIT makes the DDL and the
+        # version bump one transaction (SQLite's DDL is transactional).
+        try:
+            db.conn.executescript(
+                f"BEGIN;\n{MIGRATIONS[number]}\nPRAGMA user_version = {number + 1};\nCOMMIT;"
+            )
+        except sqlite3.Error:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            raise
+    return SCHEMA_VERSION - version

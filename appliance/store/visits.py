@@ -39,7 +39,13 @@ class EntryRow:
     synced_at: float | None
 
 
-_ROW_COLUMNS = "id, uuid, kind, protocol, entered_at, left_at, clock_synced, via_sensor, synced_at"
+_COLUMNS = ("id", "uuid", "kind", "protocol", "entered_at", "left_at", "clock_synced",
+            "via_sensor", "synced_at")  # fmt: skip
+_ROW_COLUMNS = ", ".join(_COLUMNS)
+_ROW_COLUMNS_E = ", ".join(f"e.{c}" for c in _COLUMNS)  # the same, in a join on entries e
+# A stay with no end (the daemon was killed while the phone was near) counts this long at most
+# when looking for overlaps: a working day.
+MAX_OPEN_STAY_S = 12 * 3600
 
 
 def _row(values: Any) -> EntryRow:
@@ -66,9 +72,17 @@ def _explain(path: Path, exc: BaseException) -> StoreError:
 class VisitLog:
     """One SQLite file of entries. Not thread-safe: one writer, in the daemon's loop."""
 
-    def __init__(self, path: str | Path, *, readonly: bool = False, check: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        readonly: bool = False,
+        check: bool = True,
+        origin: str = "live",
+    ) -> None:
         self.path = Path(path)
         self.readonly = readonly
+        self.origin = origin  # what this writer's entries are: live, replay or simulated
         self._queue: list[tuple[float, Entry | EntryUpdate, bool]] = []
         try:
             if readonly:
@@ -128,8 +142,17 @@ class VisitLog:
     def _insert(self, conn: sqlite3.Connection, entry: Entry, created: float, synced: bool) -> None:
         cursor = conn.execute(
             "INSERT OR IGNORE INTO entries (uuid, kind, protocol, entered_at, clock_synced,"
-            " via_sensor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (entry.uuid, entry.kind, entry.protocol, entry.time, synced, entry.via_sensor, created),
+            " via_sensor, created_at, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                entry.uuid,
+                entry.kind,
+                entry.protocol,
+                entry.time,
+                synced,
+                entry.via_sensor,
+                created,
+                self.origin,
+            ),
         )
         if entry.tokens and cursor.rowcount:
             conn.executemany(
@@ -166,9 +189,16 @@ class VisitLog:
         try:
             with conn:
                 cursor = conn.execute(
-                    "INSERT INTO entries (uuid, kind, entered_at, clock_synced, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (entry_uuid, MANUAL, when if when is not None else now, clock_synced, now),
+                    "INSERT INTO entries (uuid, kind, entered_at, clock_synced, created_at, origin)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        entry_uuid,
+                        MANUAL,
+                        when if when is not None else now,
+                        clock_synced,
+                        now,
+                        self.origin,
+                    ),
                 )
                 conn.execute(
                     "INSERT INTO manual_details (entry_id, name, organisation, phone, purpose)"
@@ -223,8 +253,8 @@ class VisitLog:
             part = wanted[i : i + chunk]
             marks = ",".join("?" * len(part))
             rows = self.db.execute(
-                f"SELECT {', '.join('e.' + c.strip() for c in _ROW_COLUMNS.split(','))},"
-                f" t.token FROM entry_tokens t JOIN entries e ON e.id = t.entry_id"
+                f"SELECT {_ROW_COLUMNS_E}, t.token FROM entry_tokens t"
+                f" JOIN entries e ON e.id = t.entry_id"
                 f" WHERE t.token IN ({marks})",
                 part,
             )
@@ -233,14 +263,38 @@ class VisitLog:
         return found
 
     def overlapping_app_entries(self, entry: EntryRow, open_end: float) -> int:
-        """Other app entries whose stay overlapped ``entry``'s (open stays end at open_end)."""
-        end = entry.left_at if entry.left_at is not None else open_end
+        """Other app entries whose stay overlapped ``entry``'s.
+
+        A stay with no end lasts until ``open_end`` (now), but never more than
+        ``MAX_OPEN_STAY_S``: an entry a crash left open must not overlap every later day.
+        """
+
+        def end_of(left: float | None, entered: float) -> float:
+            return left if left is not None else min(open_end, entered + MAX_OPEN_STAY_S)
+
+        end = end_of(entry.left_at, entry.entered_at)
         row = self.db.execute(
             "SELECT count(*) FROM entries WHERE kind = 'app' AND id != ?"
-            " AND entered_at < ? AND coalesce(left_at, ?) > ?",
-            (entry.id, end, open_end, entry.entered_at),
+            " AND entered_at < ? AND coalesce(left_at, min(?, entered_at + ?)) > ?",
+            (entry.id, end, open_end, MAX_OPEN_STAY_S, entry.entered_at),
         ).fetchone()
         return int(row[0])
+
+    def close_open_entries(self) -> int:
+        """End the stays a crash left open, at the last moment the log recorded anything.
+
+        Called when the daemon starts: no phone is present yet, so every open stay is stale.
+        """
+        conn = self.db.conn
+        try:
+            with conn:
+                return conn.execute(
+                    "UPDATE entries SET left_at = max(entered_at,"
+                    " (SELECT max(created_at) FROM entries))"
+                    " WHERE kind = 'app' AND left_at IS NULL"
+                ).rowcount
+        except (sqlite3.Error, OSError) as exc:
+            raise _explain(self.path, exc) from None
 
     def manual_details(self, entry_id: int) -> dict[str, str | None] | None:
         row = self.db.execute(
@@ -261,14 +315,13 @@ class VisitLog:
 
     # -- retention -------------------------------------------------------------------------
 
-    def apply_retention(
-        self, now: float, retention_days: int, *, require_sync: bool
-    ) -> dict[str, int]:
+    def apply_retention(self, now: float, retention_days: int) -> dict[str, int]:
         """Delete what is past retention (DESIGN.md §4.3).
 
         Manual entries' personal details go after ``retention_days`` whatever happens. An entry
-        itself goes only once past retention *and*, when a collector is configured
-        (``require_sync``), acknowledged by it: an unsynced record is never dropped.
+        itself goes only once past retention *and* acknowledged by the collector (or never sent
+        because it is not live: replayed or simulated): an unsynced record is never dropped,
+        even on a unit that has no collector yet.
         """
         cutoff = now - retention_days * 86400
         conn = self.db.conn
@@ -279,10 +332,11 @@ class VisitLog:
                     " (SELECT id FROM entries WHERE entered_at < ?)",
                     (cutoff,),
                 ).rowcount
-                condition = "entered_at < ?" + (
-                    " AND synced_at IS NOT NULL" if require_sync else ""
-                )
-                entries = conn.execute(f"DELETE FROM entries WHERE {condition}", (cutoff,)).rowcount
+                entries = conn.execute(
+                    "DELETE FROM entries WHERE entered_at < ?"
+                    " AND (synced_at IS NOT NULL OR origin != 'live')",
+                    (cutoff,),
+                ).rowcount
         except (sqlite3.Error, OSError) as exc:
             raise _explain(self.path, exc) from None
         return {"entries": entries, "manual_details": details}
