@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from appliance import __version__, clock
@@ -26,12 +26,15 @@ from appliance.config import Config, load_secret
 from appliance.core.doorway import DoorTuning, Doorway, Signal
 from appliance.core.presence import PresenceTracker
 from appliance.core.tokens import TokenMaker
-from appliance.errors import CheckpointError, ConfigError, StoreError
+from appliance.errors import CheckpointError, StoreError
 from appliance.models import SensorEvent, Sighting
 from appliance.pipeline import TICK_S, Pipeline
 from appliance.protocols.registry import Classifier, DecodeOptions
 from appliance.status import status_path, write_status
 from appliance.store import VisitLog
+
+if TYPE_CHECKING:
+    from appliance.ble.health import ScannerSupervisor
 
 log = logging.getLogger("checkpoint")
 
@@ -103,6 +106,7 @@ class Daemon:
         self.store_error: str | None = None
         self._stop = asyncio.Event()
         self._source_task: asyncio.Task[None] | None = None
+        self.exit_code: int | None = None
 
     # -- composition -----------------------------------------------------------------------
 
@@ -131,15 +135,18 @@ class Daemon:
         self.pipeline = Pipeline(
             classifier, tracker, doorway, self.store, self._on_signal, clock_synced=synced
         )
+        self.source: SimulatedSource | None = None
+        self.supervisor: ScannerSupervisor | None = None
         if self.simulate:
-            self.source: SimulatedSource | None = SimulatedSource(self.speed)
-        elif config.ble.source == "none":
-            self.source = None
-        else:
-            raise ConfigError(
-                "[ble] source = bluez: BlueZ scanning is not in this build yet",
-                advice='use `checkpoint run --simulate` or [ble] source = "simulate"',
+            self.source = SimulatedSource(self.speed)
+        elif config.ble.source == "bluez":
+            from appliance.ble.health import ScannerSupervisor
+            from appliance.ble.scanner import BluezScanner
+
+            scanner = BluezScanner(
+                config.ble.adapter, self.pipeline.on_sighting, scanning=config.ble.scanning
             )
+            self.supervisor = ScannerSupervisor(scanner)
 
     def now(self) -> float:
         return self.source.now() if self.source is not None else time.time()
@@ -161,6 +168,9 @@ class Daemon:
             self.source.name if self.source else "none", self.config.storage.database,
         )  # fmt: skip
         tasks = [asyncio.create_task(self._ticker(), name="ticker")]
+        if self.supervisor is not None:
+            await self.supervisor.start()
+            tasks.append(asyncio.create_task(self._supervise(self.supervisor), name="scanner"))
         if self.source is not None:
             self._source_task = asyncio.create_task(self._consume(self.source), name="source")
             tasks.append(self._source_task)
@@ -171,8 +181,20 @@ class Daemon:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self.supervisor is not None:
+                await self.supervisor.close()
             lost = self._shutdown()
+        if self.exit_code is not None:
+            return self.exit_code
         return 1 if lost else 0
+
+    async def _supervise(self, supervisor: ScannerSupervisor) -> None:
+        """Run the scanner's healing ladder; when it gives up, stop with its exit code."""
+        self.exit_code = await supervisor.run()
+        log.error(
+            "scanner could not recover: exiting with %d for the recovery helper", self.exit_code
+        )
+        self._stop.set()
 
     async def _consume(self, source: SimulatedSource) -> None:
         pipeline = self.pipeline
@@ -260,6 +282,15 @@ class Daemon:
     # -- status ----------------------------------------------------------------------------
 
     def _scanner_health(self) -> dict[str, Any]:
+        if self.supervisor is not None:
+            scanner = self.supervisor.scanner.state
+            return {
+                **self.supervisor.health.as_json(),
+                "source": "bluez",
+                "mode": scanner.mode,
+                "fallback": scanner.fallback_reason,
+                "reports": scanner.reports,
+            }
         name = self.source.name if self.source else "none"
         task = self._source_task
         if task is not None and task.done():
