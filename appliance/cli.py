@@ -309,6 +309,38 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_beacon(args: argparse.Namespace) -> int:
+    from appliance.ble.beacon import (
+        CheckpointBeacon,
+        content_at,
+        create_beacon_key,
+        load_beacon_key,
+    )
+    from appliance.config import BeaconSection
+
+    config = config_of(args)
+    section = config.beacon or BeaconSection()
+    if args.new_key:
+        create_beacon_key(section.key_file)
+        print(f"beacon key made: {section.key_file}")
+    key = load_beacon_key(section.key_file) if section.format == "bluezone" else None
+    ibeacon = (section.ibeacon_uuid, section.ibeacon_major, section.ibeacon_minor, -59)
+
+    def content(when: Any) -> Any:
+        return content_at(key, when, section.format, ibeacon)
+
+    from appliance.logs import logging_setup
+
+    logging_setup()
+    return CheckpointBeacon(config.ble.adapter, content).run()
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from appliance.doctor import run_doctor
+
+    return run_doctor(config_of(args))
+
+
 def cmd_console(args: argparse.Namespace) -> int:
     from appliance.console.live import run_console
 
@@ -404,6 +436,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="the summary as one JSON object")
     p.set_defaults(handler=cmd_replay)
+
+    p = sub.add_parser(
+        "beacon",
+        parents=[common],
+        help="advertise the checkpoint's own beacon",
+        description="Advertise the checkpoint's beacon ([beacon] section) until stopped: "
+        "Bluezone's Android format with the checkpoint's own rotating ID, or an iBeacon.",
+    )
+    p.add_argument("--new-key", action="store_true", help="make the beacon key first")
+    p.set_defaults(handler=cmd_beacon)
+
+    p = sub.add_parser(
+        "doctor",
+        parents=[common],
+        help="check the installation: PASS / WARN / FAIL lines",
+        description="Checks the province key, visit log, disk, clock and, with [ble] source = "
+        "bluez, BlueZ, the adapter, passive scanning and the beacon. Exit code 1 on any FAIL.",
+    )
+    p.set_defaults(handler=cmd_doctor)
 
     p = sub.add_parser("console", parents=[common], help="the receptionist's live screen")
     p.add_argument("--once", action="store_true", help="print one screen and exit")

@@ -76,6 +76,28 @@ class BleSection:
     scanning: str = key(
         "active", "passive needs bluetoothd --experimental", choices=("active", "passive")
     )
+    gatt_reads: bool = key(True, "read iPhones' Bluezone IDs over GATT (a brief connection)")
+    gatt_min_interval_s: float = key(
+        5.0,
+        "seconds between two GATT connections: they hurt Wi-Fi on the Pi's radio",
+        low=1.0,
+        high=3600.0,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BeaconSection:
+    key_file: Path = key(
+        Path("/etc/checkpoint/beacon.key"),
+        "the checkpoint's own Bluezone base key, made at enrollment",
+        path=True,
+    )
+    format: str = key(
+        "bluezone", "Bluezone's Android format, or a plain iBeacon", choices=("bluezone", "ibeacon")
+    )
+    ibeacon_uuid: str = key("C7AFEF7B-1788-4F4A-A87D-691D53BF21C4", "iBeacon proximity UUID")
+    ibeacon_major: int = key(20, "iBeacon major", low=0, high=65535)
+    ibeacon_minor: int = key(20, "iBeacon minor", low=0, high=65535)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +133,7 @@ class Config:
     privacy: PrivacySection = field(default_factory=PrivacySection)
     ble: BleSection = field(default_factory=BleSection)
     gpio: GpioSection = field(default_factory=GpioSection)
+    beacon: BeaconSection | None = None  # an absent [beacon] section means no beacon
     sync: SyncSection | None = None  # an absent [sync] section means sync is off
     protocols: ProtocolsSection = field(default_factory=ProtocolsSection)
     path: Path | None = None  # where it was read from, if anywhere
@@ -122,6 +145,7 @@ SECTIONS: dict[str, type[Any]] = {
     "privacy": PrivacySection,
     "ble": BleSection,
     "gpio": GpioSection,
+    "beacon": BeaconSection,
     "sync": SyncSection,
     "protocols": ProtocolsSection,
 }

@@ -34,6 +34,7 @@ from appliance.status import status_path, write_status
 from appliance.store import VisitLog
 
 if TYPE_CHECKING:
+    from appliance.ble.gatt import GattIdReader
     from appliance.ble.health import ScannerSupervisor
 
 log = logging.getLogger("checkpoint")
@@ -137,6 +138,7 @@ class Daemon:
         )
         self.source: SimulatedSource | None = None
         self.supervisor: ScannerSupervisor | None = None
+        self.gatt: GattIdReader | None = None
         if self.simulate:
             self.source = SimulatedSource(self.speed)
         elif config.ble.source == "bluez":
@@ -147,6 +149,19 @@ class Daemon:
                 config.ble.adapter, self.pipeline.on_sighting, scanning=config.ble.scanning
             )
             self.supervisor = ScannerSupervisor(scanner)
+            if config.ble.gatt_reads:
+                from appliance.ble.gatt import GattIdReader
+
+                pipeline = self.pipeline
+                self.gatt = GattIdReader(
+                    config.ble.adapter,
+                    lambda address, raw, when: pipeline.identify(
+                        "bluezone-ios", address, raw, when
+                    ),
+                    min_interval_s=config.ble.gatt_min_interval_s,
+                    devices=scanner.devices,
+                )
+                pipeline.on_needs_gatt = self.gatt.request
 
     def now(self) -> float:
         return self.source.now() if self.source is not None else time.time()
@@ -171,6 +186,8 @@ class Daemon:
         if self.supervisor is not None:
             await self.supervisor.start()
             tasks.append(asyncio.create_task(self._supervise(self.supervisor), name="scanner"))
+        if self.gatt is not None:
+            tasks.append(asyncio.create_task(self.gatt.run(), name="gatt"))
         if self.source is not None:
             self._source_task = asyncio.create_task(self._consume(self.source), name="source")
             tasks.append(self._source_task)
@@ -290,6 +307,8 @@ class Daemon:
                 "mode": scanner.mode,
                 "fallback": scanner.fallback_reason,
                 "reports": scanner.reports,
+                "gatt_reads": self.gatt.reads if self.gatt else None,
+                "gatt_failures": self.gatt.failures if self.gatt else None,
             }
         name = self.source.name if self.source else "none"
         task = self._source_task
@@ -353,8 +372,7 @@ class Daemon:
 
 
 def run_daemon(config: Config, *, simulate: bool = False, speed: float = 1.0) -> int:
-    logging.basicConfig(
-        level=os.environ.get("CHECKPOINT_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(message)s",
-    )
+    from appliance.logs import logging_setup
+
+    logging_setup()
     return asyncio.run(Daemon(config, simulate=simulate, speed=speed).run())

@@ -14,13 +14,14 @@ from typing import Protocol
 
 from appliance.core.doorway import APP, NO_APP, Decision, Doorway, Entry, EntryUpdate, Signal
 from appliance.core.presence import PresenceTracker
-from appliance.models import PresenceEvent, SensorEvent, Sighting
+from appliance.models import Detection, PresenceEvent, SensorEvent, Sighting
 from appliance.protocols.adstructs import parse
 from appliance.protocols.registry import Classifier
 
 # How often the pipeline's clock is advanced (tracker timeouts, doorway windows): fine enough for
 # its shortest window (1 s debounce) at a negligible cost.
 TICK_S = 0.5
+DECODE_CACHE_SIZE = 4096  # addresses whose last decoding is remembered (memory only)
 
 
 class EntrySink(Protocol):
@@ -69,22 +70,41 @@ class Pipeline:
         self.clock_synced = clock_synced
         self.counters = PipelineCounters()
         self.last_time = 0.0
+        self._decoded: dict[str, tuple[bytes, Detection | None, bool]] = {}
+        # Called with (address, time) for reports whose ID must be read over GATT (iPhones).
+        self.on_needs_gatt: Callable[[str, float], None] | None = None
 
     def on_sighting(self, sighting: Sighting) -> None:
         counters = self.counters
         counters.reports += 1
         self.last_time = sighting.time
-        adv = parse(sighting.data)
-        if adv.malformed:
+        data = sighting.data
+        # A phone repeats the same advertisement many times a second with only the RSSI
+        # moving: decode each address's content once, until it changes.
+        cached = self._decoded.get(sighting.address)
+        if cached is not None and (cached[0] is data or cached[0] == data):
+            detection, malformed = cached[1], cached[2]
+        else:
+            adv = parse(data)
+            detection, malformed = self.classifier.classify(adv), adv.malformed
+            if len(self._decoded) >= DECODE_CACHE_SIZE:
+                self._decoded.clear()
+            self._decoded[sighting.address] = (data, detection, malformed)
+        if malformed:
             counters.malformed_reports += 1
-        detection = self.classifier.classify(adv)
         if detection is None:
             return
         counters.app_reports += 1
         counters.by_protocol[detection.protocol] += 1
+        if detection.needs_gatt and self.on_needs_gatt is not None:
+            self.on_needs_gatt(sighting.address, sighting.time)
         events = self.tracker.observe(sighting, detection)
         if events:
             self._presence(events)
+
+    def identify(self, protocol: str, address: str, raw_id: bytes, now: float) -> None:
+        """An ID read out of band (over GATT) for the phone at ``address``."""
+        self._presence(self.tracker.identify(protocol, address, raw_id, now))
 
     def on_sensor(self, event: SensorEvent) -> None:
         self.counters.sensor_events += 1

@@ -12,7 +12,7 @@ import sys
 
 from bench.results import RESULTS_FILE, Figure, write
 
-BENCHMARKS = ["decode", "pipeline"]
+BENCHMARKS = ["decode", "pipeline", "dbus_path"]
 
 
 def main(argv: list[str]) -> int:
@@ -34,11 +34,13 @@ def main(argv: list[str]) -> int:
     print()
     print(f"{'figure':<{width}}  {'value':>14}  {'unit':<20} {'target':>12}  met")
     for f in figures:
-        target = (
-            "" if f.target is None else f"{'≥' if f.better == 'higher' else '≤'} {f.target:,.0f}"
-        )
+        target = ""
+        if f.target is not None:
+            shown = f"{f.target:,.0f}" if f.target >= 10 else f"{f.target:g}"
+            target = f"{'≥' if f.better == 'higher' else '≤'} {shown}"
         met = {True: "yes", False: "NO", None: "-"}[f.meets_target]
-        print(f"{f.name:<{width}}  {f.value:>14,.1f}  {f.unit:<20} {target:>12}  {met}")
+        value = f"{f.value:>14,.1f}" if f.value >= 10 else f"{f.value:>14.3f}"
+        print(f"{f.name:<{width}}  {value}  {f.unit:<20} {target:>12}  {met}")
         if f.note:
             print(f"{'':<{width}}  {f.note}")
     write(figures)

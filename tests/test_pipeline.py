@@ -46,3 +46,21 @@ def test_noise_and_malformed_reports_are_counted_not_fatal() -> None:
     assert p.counters.reports == 4 and p.counters.app_reports == 0
     assert p.counters.malformed_reports == 2  # both run past their end
     assert sink.entries == {}
+
+
+def test_an_iphone_id_read_over_gatt_gives_its_visit_a_token() -> None:
+    sink = MemorySink()
+    p = pipeline(sink, sensor=False)
+    asked: list[str] = []
+    p.on_needs_gatt = lambda address, when: asked.append(address)
+    for k in range(3):
+        p.on_sighting(
+            Sighting(100.0 + k, "7A:00:00:00:00:01", -60, frames.bluezone_ios_background())
+        )
+    (uuid,) = sink.entries
+    assert sink.entries[uuid].protocol == "bluezone-ios" and sink.tokens[uuid] == []
+    assert asked == ["7A:00:00:00:00:01"] * 3  # the reader dedups per slot itself
+    p.identify("bluezone-ios", "7A:00:00:00:00:01", bluezone_id(5), 104.0)
+    assert sink.tokens[uuid] == ["bluezone:" + bluezone_id(5).hex()]
+    p.identify("bluezone-ios", "7A:00:00:00:00:01", bluezone_id(5), 105.0)  # the same again
+    assert len(sink.tokens[uuid]) == 1

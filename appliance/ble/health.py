@@ -114,6 +114,19 @@ class AdapterProbe:
                 by_address = (path, addr)
         return by_address
 
+    async def adapter_interfaces(self, path: str) -> dict[str, dict[str, Any]]:
+        """The interfaces (and their properties, unwrapped) BlueZ offers on an adapter."""
+        body = await self._call(Message(
+            destination=BLUEZ, path="/", interface="org.freedesktop.DBus.ObjectManager",
+            member="GetManagedObjects",
+        ))  # fmt: skip
+        if not body or path not in body[0]:
+            return {}
+        return {
+            name: {k: v.value if isinstance(v, Variant) else v for k, v in props.items()}
+            for name, props in body[0][path].items()
+        }
+
     async def get(self, path: str, prop: str) -> Any:
         body = await self._call(Message(
             destination=BLUEZ, path=path, interface="org.freedesktop.DBus.Properties",

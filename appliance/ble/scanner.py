@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid as uuidlib
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,7 @@ PASSIVE_PATTERNS = (
 )  # fmt: skip
 
 NO_RSSI = -127  # BlueZ reports none for a device it only remembers
+DEVICES_REMEMBERED = 512  # recent advertisers kept for GATT reads (memory only)
 
 
 class ScannerError(CheckpointError):
@@ -124,6 +126,10 @@ class BluezScanner:
         self._on_sighting = on_sighting
         self._clock = clock
         self._scanner: BleakScanner | None = None
+        # The last BLEDevice of recent addresses, so a GATT read can connect without scanning
+        # again (a second discovery from the same client is refused by BlueZ).
+        self.devices: OrderedDict[str, BLEDevice] = OrderedDict()
+        self._encoded: dict[str, tuple[tuple[object, ...], bytes]] = {}
 
     def _callback(self, device: BLEDevice, adv: AdvertisementData) -> None:
         # Called by bleak in the event loop for every report: keep it short and never raise.
@@ -132,7 +138,25 @@ class BluezScanner:
             rssi = adv.rssi if adv.rssi is not None else NO_RSSI
             self.state.reports += 1
             self.state.last_report = now
-            self._on_sighting(Sighting(now, device.address, rssi, advertisement_bytes(adv)))
+            address = device.address
+            devices = self.devices
+            devices[address] = device
+            devices.move_to_end(address)
+            if len(devices) > DEVICES_REMEMBERED:
+                devices.popitem(last=False)
+            # Most reports only move the RSSI: re-encode only when the content changed, and
+            # hand on the very same bytes, which the pipeline recognises without parsing.
+            fields = (adv.manufacturer_data, adv.service_data, adv.service_uuids,
+                      adv.local_name, adv.tx_power)  # fmt: skip
+            cached = self._encoded.get(address)
+            if cached is not None and cached[0] == fields:
+                data = cached[1]
+            else:
+                data = advertisement_bytes(adv)
+                if len(self._encoded) >= DEVICES_REMEMBERED:
+                    self._encoded.clear()
+                self._encoded[address] = (fields, data)
+            self._on_sighting(Sighting(now, address, rssi, data))
         except Exception:
             log.exception("error handling an advertisement")
 

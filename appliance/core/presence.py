@@ -254,6 +254,20 @@ class PresenceTracker:
 
         return self._new_identifier(key, scheme, protocol, raw_id, sighting, now)
 
+    def identify(
+        self, protocol: str, address: str, raw_id: bytes, now: float
+    ) -> list[PresenceEvent]:
+        """An ID learnt out of band for a phone known by its address (an iPhone's Bluezone ID
+        read over GATT): its visit gets the token from now on."""
+        key = (protocol, address)
+        phone = self._by_key.get(key) or self._pending.get(key)
+        if phone is None or phone.raw_id == raw_id:
+            return []
+        phone.raw_id = raw_id
+        if phone.entered:
+            return [self._event("identifier", phone, now, with_token=True)]
+        return []
+
     def tick(self, now: float) -> list[PresenceEvent]:
         """Resolve held identifiers and end phones that went silent."""
         events: list[PresenceEvent] = []

@@ -92,3 +92,13 @@ def case_ids(key: bytes, first_day: date, days: int = 1) -> Iterator[tuple[date,
         for slot, value in enumerate(day_ids(key)):
             yield day, slot, value
         key = next_daily_key(key)
+
+
+def id_at(base_key: bytes, base_day: date, when: datetime) -> bytes:
+    """The ID a Bluezone phone (or the checkpoint's beacon) whose base key was made on
+    ``base_day`` sends at ``when``: daily key of that UTC day, then the slot's sub-key."""
+    when = when.astimezone(UTC)
+    days = (when.date() - base_day).days
+    if days < 0:
+        raise ValueError(f"{when.date()} is before the key's day {base_day}")
+    return slot_id(daily_key(base_key, days), slot_of(when))

@@ -1,0 +1,206 @@
+"""The checkpoint's own beacon (bluezero): phones with the app record the door in their contact
+history, and the province can recognise it.
+
+It advertises in Android Bluezone's format (service 0x4E56, company 0x22B5 with a 12-byte ID)
+with an ID derived exactly as the app derives its own, from a base key made at enrollment,
+changing at every UTC quarter-hour; or, by configuration, a plain iBeacon. BlueZ reads an
+advertisement's properties when it is registered, so a new ID means registering again; so does
+bluetoothd restarting. Run as its own process (``checkpoint beacon``) so that a beacon failure
+never stops scanning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from appliance.errors import ConfigError
+from appliance.protocols import bluezone_keys
+from appliance.protocols.adstructs import uuid128
+from appliance.protocols.apple import APPLE_COMPANY_ID
+
+log = logging.getLogger("checkpoint.beacon")
+
+BLUEZONE_SERVICE_UUID = "00004e56-0000-1000-8000-00805f9b34fb"
+BLUEZONE_COMPANY_ID = 0x22B5
+ADVERT_ID = 7  # bluezero's object path /ukBaz/bluezero/advertisement0007
+REFRESH_S = 5  # how often the slot is checked: the ID changes within seconds of :00/:15/…
+
+
+@dataclass(frozen=True)
+class BeaconKey:
+    """The checkpoint's own Bluezone base key and the UTC day it was made."""
+
+    base_key: bytes
+    base_day: date
+
+    def id_at(self, when: datetime) -> bytes:
+        return bluezone_keys.id_at(self.base_key, self.base_day, when)
+
+
+def create_beacon_key(path: Path, today: date | None = None) -> BeaconKey:
+    """Make a new base key (mode 0600), as enrollment does; refuses to overwrite one."""
+    key = BeaconKey(os.urandom(32), today or datetime.now(UTC).date())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"base_key": key.base_key.hex(), "base_day": key.base_day.isoformat()}
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ConfigError(f"beacon key {path} already exists; not replacing it") from None
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle)
+    return key
+
+
+def load_beacon_key(path: Path) -> BeaconKey:
+    try:
+        data = json.loads(path.read_text())
+        key = BeaconKey(bytes.fromhex(data["base_key"]), date.fromisoformat(data["base_day"]))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"beacon key not found: {path}",
+            advice="it is made at enrollment; `checkpoint beacon --new-key` makes one by hand",
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"beacon key {path} is unreadable: {exc}") from None
+    if len(key.base_key) != bluezone_keys.KEY_LENGTH:
+        raise ConfigError(f"beacon key {path} must hold a 32-byte base key")
+    return key
+
+
+@dataclass(frozen=True)
+class BeaconContent:
+    """What goes on the air: service UUIDs and manufacturer data."""
+
+    service_uuids: tuple[str, ...]
+    manufacturer: tuple[int, bytes]
+
+
+def content_at(
+    key: BeaconKey | None,
+    when: datetime,
+    fmt: str = "bluezone",
+    ibeacon: tuple[str, int, int, int] = ("", 0, 0, -59),
+) -> BeaconContent:
+    """The advertisement at ``when``: pure, so the rotation is tested with time injected."""
+    if fmt == "ibeacon":
+        uuid, major, minor, power = ibeacon
+        payload = (
+            b"\x02\x15" + uuid128(uuid) + major.to_bytes(2, "big") + minor.to_bytes(2, "big")
+            + (power & 0xFF).to_bytes(1, "big")
+        )  # fmt: skip
+        return BeaconContent((), (APPLE_COMPANY_ID, payload))
+    if key is None:
+        raise ConfigError("the Bluezone-format beacon needs its key")
+    return BeaconContent((BLUEZONE_SERVICE_UUID,), (BLUEZONE_COMPANY_ID, key.id_at(when)))
+
+
+class CheckpointBeacon:
+    """Registers the advertisement with BlueZ and keeps it current (bluezero, GLib loop)."""
+
+    def __init__(
+        self,
+        adapter: str,
+        content: Callable[[datetime], BeaconContent],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.adapter = adapter
+        self.content = content
+        self.clock = clock
+        self.registered: BeaconContent | None = None
+        self.registrations = 0
+        self._advert: Any = None
+        self._manager: Any = None
+
+    def _adapter_address(self) -> str:
+        from bluezero import adapter as bz_adapter
+
+        for found in bz_adapter.Adapter.available():
+            if self.adapter in (found.address, found.path.rsplit("/", 1)[-1]):
+                return str(found.address)
+        raise ConfigError(f"no Bluetooth adapter {self.adapter!r} to advertise on")
+
+    def register(self) -> None:
+        """(Re-)register the advertisement with the current content."""
+        from bluezero import advertisement
+
+        current = self.content(datetime.fromtimestamp(self.clock(), UTC))
+        self.unregister()
+        if self._advert is None:
+            self._advert = advertisement.Advertisement(ADVERT_ID, "broadcast")
+        if current.service_uuids:
+            self._advert.service_UUIDs = list(current.service_uuids)
+        company, payload = current.manufacturer
+        self._advert.manufacturer_data(company, list(payload))
+        self._manager = advertisement.AdvertisingManager(self._adapter_address())
+        self._manager.register_advertisement(self._advert, {})
+        self.registered = current
+        self.registrations += 1
+        log.info("beacon registered (registration %d)", self.registrations)
+
+    def unregister(self) -> None:
+        if self._manager is not None and self._advert is not None:
+            try:
+                self._manager.unregister_advertisement(self._advert)
+            except Exception as exc:  # BlueZ may already have forgotten it (restart)
+                log.info("unregistering the beacon: %s", exc)
+        self._manager = None
+
+    def refresh(self) -> bool:
+        """Register again if the content changed (a new quarter-hour); GLib timer callback."""
+        current = self.content(datetime.fromtimestamp(self.clock(), UTC))
+        if current != self.registered:
+            try:
+                self.register()
+            except Exception:
+                log.exception("beacon registration failed; retrying")
+        return True  # keep the GLib timer
+
+    def close(self) -> None:
+        """Unregister and drop the exported object; safe to call twice."""
+        self.unregister()
+        if self._advert is not None:
+            try:
+                self._advert.remove_from_connection()
+            except Exception as exc:
+                log.info("removing the beacon object: %s", exc)
+            self._advert = None
+        self.registered = None
+
+    def run(self) -> int:
+        """Advertise until SIGTERM/SIGINT, re-registering at each quarter-hour and whenever
+        bluetoothd comes back."""
+        import dbus
+        from dbus.mainloop.glib import DBusGMainLoop
+        from gi.repository import GLib
+
+        DBusGMainLoop(set_as_default=True)
+        loop = GLib.MainLoop()
+
+        def bluez_owner_changed(name: str, old: str, new: str) -> None:
+            if name == "org.bluez" and new:
+                log.info("bluetoothd is back: registering the beacon again")
+                self.registered = None
+                self.refresh()
+
+        dbus.SystemBus().add_signal_receiver(
+            bluez_owner_changed, signal_name="NameOwnerChanged",
+            dbus_interface="org.freedesktop.DBus", arg0="org.bluez",
+        )  # fmt: skip
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, sig, lambda: loop.quit() or False)
+        self.register()
+        GLib.timeout_add_seconds(REFRESH_S, self.refresh)
+        try:
+            loop.run()
+        finally:
+            self.close()
+        return 0

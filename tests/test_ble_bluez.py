@@ -1,0 +1,305 @@
+"""Real Bluetooth code against BlueZ's D-Bus interface: our scanner (bleak), the iPhone ID
+reader, the self-healing supervisor and the beacon (bluezero), with the mock bluetoothd of
+``tests/bluez_template.py`` on a private system bus. Nothing in bleak or bluezero is patched."""
+
+# The fixtures are imported and then requested by name as parameters.
+# ruff: noqa: F401, F811
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from appliance.ble.beacon import BeaconKey, CheckpointBeacon, content_at
+from appliance.ble.gatt import GattIdReader
+from appliance.ble.health import AdapterProbe, ScannerSupervisor
+from appliance.ble.scanner import PASSIVE_PATTERNS, BluezScanner
+from appliance.core.doorway import DoorTuning, Doorway
+from appliance.core.presence import PresenceTracker
+from appliance.models import Sighting
+from appliance.pipeline import Pipeline
+from appliance.protocols import frames
+from appliance.protocols.registry import Classifier
+from appliance.store import VisitLog
+from tests.bluez import BluezMock, bluez, glib_loop, system_bus, wait_until
+from tests.builders import fake_token
+from tests.sim import MemorySink
+
+BLUEZONE_UUID = "00004e56-0000-1000-8000-00805f9b34fb"
+ANDROID = "5A:11:22:33:44:01"
+ANDROID_ID = bytes.fromhex("a1a2a3a4a5a6a7a8a9aaabac")
+IPHONE = "6B:11:22:33:44:02"
+IPHONE_ID = bytes.fromhex("b1b2b3b4b5b6b7b8b9babbbc")
+OVERFLOW = b"\x01\x08" + bytes(15)  # Apple overflow area with Bluezone's bit (byte 0, 0x08)
+
+
+def run(scenario: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(scenario())
+
+
+async def eventually(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.05)
+
+
+def test_android_phone_becomes_an_entry_and_rssi_moves_it_in_and_out(
+    bluez: BluezMock, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        store = VisitLog(tmp_path / "v.db")
+        pipeline = Pipeline(Classifier(), PresenceTracker(fake_token),
+                            Doorway(DoorTuning(sensor=False)), store)  # fmt: skip
+        scanner = BluezScanner("hci0", pipeline.on_sighting)
+        await scanner.start()
+        try:
+            assert scanner.state.mode == "active"
+            [session] = bluez.discovery_state().sessions
+            assert bluez.discovery_state().filters[session]["DuplicateData"] is True
+            path = bluez.add_le_device(ANDROID, rssi=-61, service_uuids=[BLUEZONE_UUID],
+                                       manufacturer_data={0x22B5: ANDROID_ID})  # fmt: skip
+            await eventually(lambda: scanner.state.reports >= 1)
+            bluez.update(path, rssi=-59)
+            await eventually(lambda: pipeline.counters.entries["app"] == 1)
+            store.flush()
+            (row,) = store.recent(5)
+            assert (row.kind, row.protocol, row.left_at) == ("app", "bluezone", None)
+            assert store.tokens_of(row.id) == ["bluezone:" + ANDROID_ID.hex()]
+            for rssi in (-92, -95, -96, -94, -97):  # walks away: out of range
+                bluez.update(path, rssi=rssi)
+            await eventually(lambda: pipeline.tracker.present == 0)
+            store.flush()
+            assert store.recent(1)[0].left_at is not None
+        finally:
+            await scanner.stop()
+            store.close()
+        assert bluez.discovery_state().sessions == []
+
+    run(scenario)
+
+
+def test_iphone_id_is_read_once_per_slot(bluez: BluezMock) -> None:
+    async def scenario() -> None:
+        sink = MemorySink()
+        pipeline = Pipeline(Classifier(), PresenceTracker(fake_token),
+                            Doorway(DoorTuning(sensor=False)), sink)  # fmt: skip
+        scanner = BluezScanner("hci0", pipeline.on_sighting)
+        reader = GattIdReader(
+            "hci0",
+            lambda address, raw, when: pipeline.identify("bluezone-ios", address, raw, when),
+            min_interval_s=0.1,
+            devices=scanner.devices,
+        )
+        pipeline.on_needs_gatt = reader.request
+        # The phone is there, with its GATT service, before the door unit starts scanning.
+        path = bluez.add_le_device(IPHONE, rssi=-60, manufacturer_data={0x004C: OVERFLOW})
+        service = bluez.add_gatt_service(path, "00004E56-73F5-4BC4-A12F-17D1AD07A667")
+        bluez.add_gatt_characteristic(service, "00004E56-73F5-4BC4-A12F-17D1AD07A689",
+                                      IPHONE_ID)  # fmt: skip
+        worker = asyncio.create_task(reader.run())
+        await scanner.start()
+        try:
+            for rssi in (-58, -59, -57, -60, -58):
+                bluez.update(path, rssi=rssi)
+                await asyncio.sleep(0.2)
+            await eventually(lambda: reader.reads + reader.failures >= 1, timeout=15)
+            assert reader.reads == 1, reader.failures
+            (uuid,) = sink.entries
+            assert sink.entries[uuid].protocol == "bluezone-ios"
+            assert sink.tokens[uuid] == ["bluezone:" + IPHONE_ID.hex()]
+            for rssi in (-59, -58, -60):  # more reports in the same slot: no new connection
+                bluez.update(path, rssi=rssi)
+                await asyncio.sleep(0.3)
+            assert bluez.connect_count(path) == 1
+            assert bluez.max_concurrent_connections() == 1
+        finally:
+            worker.cancel()
+            await scanner.stop()
+
+    run(scenario)
+
+
+def test_an_iphone_that_answers_with_the_wrong_length_is_not_believed(bluez: BluezMock) -> None:
+    async def scenario() -> None:
+        found: list[bytes] = []
+        scanner = BluezScanner("hci0", lambda s: None)
+        reader = GattIdReader("hci0", lambda a, raw, t: found.append(raw), min_interval_s=0.1,
+                              devices=scanner.devices)  # fmt: skip
+        path = bluez.add_le_device(IPHONE, rssi=-60, manufacturer_data={0x004C: OVERFLOW})
+        service = bluez.add_gatt_service(path, "00004E56-73F5-4BC4-A12F-17D1AD07A667")
+        bluez.add_gatt_characteristic(service, "00004E56-73F5-4BC4-A12F-17D1AD07A689",
+                                      IPHONE_ID[:11])  # fmt: skip
+        worker = asyncio.create_task(reader.run())
+        await scanner.start()  # bleak only connects to devices BlueZ knows
+        try:
+            await eventually(lambda: IPHONE in scanner.devices)
+            reader.request(IPHONE, time.time())
+            await eventually(lambda: reader.failures == 1, timeout=15)
+            assert found == []
+        finally:
+            worker.cancel()
+            await scanner.stop()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("bluez", [{"monitor": True}], indirect=True)
+def test_passive_mode_registers_a_monitor_with_the_apps_patterns(bluez: BluezMock) -> None:
+    async def scenario() -> None:
+        scanner = BluezScanner("hci0", lambda s: None, scanning="passive")
+        await scanner.start()
+        try:
+            assert scanner.state.mode == "passive" and scanner.state.fallback_reason is None
+            # bluetoothd reads the monitor's patterns back once bleak has exported it.
+            await eventually(lambda: [m for m in bluez.registered_monitors() if m.monitors], 5)
+            (monitor,) = [m for m in bluez.registered_monitors() if m.monitors]
+            patterns = set(monitor.patterns)
+            assert patterns == {(p[0], int(p[1]), bytes(p[2])) for p in PASSIVE_PATTERNS}
+        finally:
+            await scanner.stop()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("bluez", [{"monitor": False}], indirect=True)
+def test_without_the_monitor_interface_passive_falls_back_to_active_and_says_so(
+    bluez: BluezMock,
+) -> None:
+    async def scenario() -> None:
+        scanner = BluezScanner("hci0", lambda s: None, scanning="passive")
+        await scanner.start()
+        try:
+            assert scanner.state.mode == "active"
+            assert "--experimental" in (scanner.state.fallback_reason or "")
+            assert bluez.adapter_properties()["Discovering"] is True
+        finally:
+            await scanner.stop()
+
+    run(scenario)
+
+
+def test_discovery_turned_off_behind_our_back_is_restarted(bluez: BluezMock) -> None:
+    async def scenario() -> None:
+        seen: list[Sighting] = []
+        supervisor = ScannerSupervisor(BluezScanner("hci0", seen.append), check_every_s=0.5)
+        await supervisor.start()
+        task = asyncio.create_task(supervisor.run())
+        try:
+            assert supervisor.health.state == "ok"
+            bluez.set_discovering(False)
+            await eventually(lambda: supervisor.health.restarts == 1, timeout=5)
+            await eventually(lambda: bluez.adapter_properties()["Discovering"] is True, 5)
+            await eventually(lambda: supervisor.health.state == "ok", timeout=5)
+            bluez.add_le_device(ANDROID, rssi=-60, manufacturer_data={0x22B5: ANDROID_ID})
+            await eventually(lambda: seen, timeout=5)
+        finally:
+            task.cancel()
+            await supervisor.close()
+
+    run(scenario)
+
+
+def test_scanning_resumes_within_15_s_after_bluetoothd_restarts(bluez: BluezMock) -> None:
+    async def scenario() -> None:
+        seen: list[Sighting] = []
+        supervisor = ScannerSupervisor(BluezScanner("hci0", seen.append), check_every_s=1.0)
+        await supervisor.start()
+        task = asyncio.create_task(supervisor.run())
+        try:
+            await asyncio.to_thread(bluez.kill)
+            await eventually(lambda: supervisor.health.state == "bluez-missing", timeout=5)
+            await asyncio.to_thread(bluez.start)
+            restarted = time.monotonic()
+            await eventually(lambda: bluez.adapter_properties()["Discovering"] is True, 15)
+            await eventually(lambda: supervisor.health.state == "ok", timeout=15)
+            bluez.add_le_device(ANDROID, rssi=-60, manufacturer_data={0x22B5: ANDROID_ID})
+            await eventually(lambda: seen, timeout=15 - (time.monotonic() - restarted))
+        finally:
+            task.cancel()
+            await supervisor.close()
+
+    run(scenario)
+
+
+def test_a_dead_radio_climbs_the_ladder_to_the_recovery_exit_code(bluez: BluezMock) -> None:
+    async def scenario() -> None:
+        supervisor = ScannerSupervisor(BluezScanner("hci0", lambda s: None), check_every_s=0.2)
+        await supervisor.start()
+        # The adapter refuses to scan: discovery stops again as soon as it starts.
+        stop = asyncio.Event()
+
+        async def saboteur() -> None:
+            while not stop.is_set():
+                if bluez.adapter_properties().get("Discovering"):
+                    await asyncio.to_thread(bluez.set_discovering, False)
+                await asyncio.sleep(0.05)
+
+        sabotage = asyncio.create_task(saboteur())
+        try:
+            code = await asyncio.wait_for(supervisor.run(), timeout=30)
+            assert code == 75
+            assert supervisor.health.power_cycles == 2
+        finally:
+            stop.set()
+            await sabotage
+            await supervisor.close()
+
+    run(scenario)
+
+
+def test_empty_lobby_is_not_a_dead_radio(bluez: BluezMock) -> None:
+    async def scenario() -> None:
+        now = [time.time()]
+        supervisor = ScannerSupervisor(BluezScanner("hci0", lambda s: None), clock=lambda: now[0])
+        await supervisor.start()
+        try:
+            now[0] += 3600  # an hour with no advertisement at all
+            await supervisor.check()
+            assert supervisor.health.state == "ok" and supervisor.health.restarts == 0
+            assert "empty lobby" in (supervisor.health.note or "")
+        finally:
+            await supervisor.close()
+
+    run(scenario)
+
+
+def test_beacon_advertises_the_checkpoint_id_and_rotates_at_the_quarter_hour(
+    bluez: BluezMock, glib_loop: object
+) -> None:
+    key = BeaconKey(bytes(range(32)), date(2020, 8, 20))
+    now = [datetime(2020, 8, 20, 2, 14, 58, tzinfo=UTC).timestamp()]
+    beacon = CheckpointBeacon("hci0", lambda when: content_at(key, when), clock=lambda: now[0])
+    try:
+        beacon.register()
+        (ad,) = wait_until(bluez.registered_advertisements)
+        assert ad.properties["ServiceUUIDs"] == [BLUEZONE_UUID]
+        first_id = key.id_at(datetime(2020, 8, 20, 2, 14, tzinfo=UTC))
+        assert {k: bytes(v) for k, v in ad.properties["ManufacturerData"].items()} == {
+            0x22B5: first_id
+        }
+        assert ad.properties["Type"] == "broadcast"
+        beacon.refresh()  # same slot: nothing to do
+        assert beacon.registrations == 1
+        now[0] += 5  # 02:15:03
+        beacon.refresh()
+        assert beacon.registrations == 2
+        latest = wait_until(
+            lambda: [a for a in bluez.registered_advertisements() if a.serial > ad.serial]
+        )[-1]
+        second_id = bytes(latest.properties["ManufacturerData"][0x22B5])
+        assert second_id == key.id_at(datetime(2020, 8, 20, 2, 15, tzinfo=UTC)) != first_id
+    finally:
+        beacon.close()
+    assert wait_until(lambda: bluez.registered_advertisements() == [] or True)
