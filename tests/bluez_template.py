@@ -23,8 +23,8 @@ main object ``/`` under the ``org.bluez.Mock`` interface:
 
 Discovery follows bluetoothd: sessions per client (InProgress / "No discovery started" errors),
 NotReady while powered off, sessions dropped on power-off and when the client leaves the bus; and
-while a session lasts, known devices re-advertise (an RSSI PropertiesChanged) 50, 200 and 500 ms
-after StartDiscovery, as phones in range would.
+while a session lasts, the devices known at StartDiscovery re-advertise (an RSSI
+PropertiesChanged) 50, 200 and 500 ms after it, as phones in range would.
 
 Not modelled: discovery filters (UUIDs, RSSI, DuplicateData) and monitor patterns are recorded,
 never applied; every advertisement a test injects reaches every scanner on the adapter.
@@ -232,13 +232,22 @@ class _Adapter(mockobject.DBusMockObject):
         if not self.powered:
             raise _error("org.bluez.Error.NotReady", "Resource Not Ready")
 
-    def _announce_devices(self) -> bool:
+    def _known_devices(self) -> list[str]:
+        return [
+            path
+            for path, obj in mockobject.objects.items()
+            if isinstance(obj, _LEDevice) and path.startswith(self.path + "/")
+        ]
+
+    def _announce_devices(self, paths: list[str]) -> bool:
         # Devices in range advertise again when a scan starts; without this, a fresh scanner
-        # (BleakClient(address) runs one) would never hear of devices already known.
+        # (BleakClient(address) runs one) would never hear of devices already known. Devices
+        # added after StartDiscovery already had their advertisement (InterfacesAdded).
         if not self.sessions:
             return False
-        for path, obj in list(mockobject.objects.items()):
-            if isinstance(obj, _LEDevice) and path.startswith(self.path + "/"):
+        for path in paths:
+            obj = mockobject.objects.get(path)
+            if isinstance(obj, _LEDevice):
                 _emit_changed(obj, DEVICE_IFACE, {"RSSI": obj.props[DEVICE_IFACE]["RSSI"]})
         return False
 
@@ -257,8 +266,9 @@ class _Adapter(mockobject.DBusMockObject):
         self.sessions.add(sender)
         _watch_client(connection, sender)
         self.set_discovering(True)
-        for delay in ANNOUNCE_DELAYS_MS:
-            GLib.timeout_add(delay, self._announce_devices)
+        known = self._known_devices()
+        for delay in ANNOUNCE_DELAYS_MS if known else ():
+            GLib.timeout_add(delay, self._announce_devices, known)
 
     @dbus.service.method(ADAPTER_IFACE, in_signature="", out_signature="", sender_keyword="sender")
     def StopDiscovery(self, sender: str = "") -> None:

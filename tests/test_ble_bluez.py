@@ -30,6 +30,7 @@ from appliance.models import Sighting
 from appliance.pipeline import Pipeline
 from appliance.protocols import frames
 from appliance.protocols.registry import Classifier
+from appliance.status import read_status
 from appliance.store import VisitLog
 from tests.bluez import BluezMock, bluez, glib_loop, system_bus, wait_until
 from tests.builders import fake_token
@@ -303,3 +304,127 @@ def test_beacon_advertises_the_checkpoint_id_and_rotates_at_the_quarter_hour(
     finally:
         beacon.close()
     assert wait_until(lambda: bluez.registered_advertisements() == [] or True)
+
+
+def test_beacon_registers_again_when_bluetoothd_comes_back(
+    bluez: BluezMock, glib_loop: object
+) -> None:
+    key = BeaconKey(bytes(range(32)), date(2020, 8, 20))
+    beacon = CheckpointBeacon("hci0", lambda when: content_at(key, when))
+    try:
+        beacon.register()
+        wait_until(bluez.registered_advertisements)
+        bluez.restart()  # a new bluetoothd: no advertisement registered
+        assert bluez.registered_advertisements() == []
+        beacon.on_bluez_owner_changed("org.bluez", "", ":1.99")
+        (ad,) = wait_until(bluez.registered_advertisements)
+        assert ad.properties["ServiceUUIDs"] == [BLUEZONE_UUID]
+        assert beacon.registrations == 2
+    finally:
+        beacon.close()
+
+
+def test_adapter_is_found_again_by_address_under_a_new_name(bluez: BluezMock) -> None:
+    async def scenario() -> None:
+        seen: list[Sighting] = []
+        supervisor = ScannerSupervisor(
+            BluezScanner("00:11:22:33:44:55", seen.append), check_every_s=0.3
+        )
+        await supervisor.start()
+        assert supervisor.scanner.adapter == "hci0" and supervisor.health.state == "ok"
+        task = asyncio.create_task(supervisor.run())
+        try:
+            await asyncio.to_thread(bluez.remove_adapter, "hci0")
+            await eventually(lambda: supervisor.health.state == "adapter-missing", 5)
+            await asyncio.to_thread(bluez.add_adapter, "hci1", "00:11:22:33:44:55")
+            await eventually(lambda: supervisor.health.state == "ok", 10)
+            assert supervisor.scanner.adapter == "hci1"
+            assert bluez.adapter_properties("hci1")["Discovering"] is True
+            bluez.add_le_device(ANDROID, rssi=-60, manufacturer_data={0x22B5: ANDROID_ID},
+                                adapter="hci1")  # fmt: skip
+            await eventually(lambda: seen, timeout=5)
+        finally:
+            task.cancel()
+            await supervisor.close()
+
+    run(scenario)
+
+
+def write_bluez_config(tmp_path: Path, scanning: str = "active") -> Path:
+    (tmp_path / "province.key").write_bytes(bytes(range(40, 72)))
+    config = tmp_path / "checkpoint.toml"
+    config.write_text(
+        '[storage]\ndatabase = "visits.db"\n[privacy]\nkey_file = "province.key"\n'
+        f'[ble]\nsource = "bluez"\nadapter = "hci0"\nscanning = "{scanning}"\n'
+        "[gpio]\nenabled = false\n"
+    )
+    return config
+
+
+def test_the_daemon_scans_bluez_and_records_entries(bluez: BluezMock, tmp_path: Path) -> None:
+    config = write_bluez_config(tmp_path)
+    env = {**os.environ, "RUNTIME_DIRECTORY": str(tmp_path), "CHECKPOINT_LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "appliance", "run", "--config", str(config)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: bluez.adapter_properties()["Discovering"], timeout=15)
+        path = bluez.add_le_device(ANDROID, rssi=-60, service_uuids=[BLUEZONE_UUID],
+                                   manufacturer_data={0x22B5: ANDROID_ID})  # fmt: skip
+        for rssi in (-59, -61, -58):
+            time.sleep(0.3)
+            bluez.update(path, rssi=rssi)
+
+        def entries() -> list[tuple[str, str]]:
+            db = tmp_path / "visits.db"
+            if not db.exists():
+                return []
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+            try:
+                return conn.execute("SELECT kind, protocol FROM entries").fetchall()
+            except sqlite3.OperationalError:
+                return []
+            finally:
+                conn.close()
+
+        assert wait_until(entries, timeout=10) == [("app", "bluezone")]
+
+        def scanner_status() -> dict[str, object] | None:
+            status = read_status(tmp_path / "status.json")
+            scanner = status["health"]["scanner"] if status else None
+            return scanner if scanner and scanner.get("reports", 0) >= 4 else None
+
+        scanner = wait_until(scanner_status, timeout=5)  # the status file is rewritten each second
+        assert scanner["state"] == "ok" and scanner["mode"] == "active"
+        assert scanner["advice"] is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0, proc.stderr.read() if proc.stderr else ""
+
+
+@pytest.mark.parametrize("bluez", [{"monitor": False}], indirect=True)
+def test_doctor_fails_passive_scanning_without_the_monitor(
+    bluez: BluezMock, tmp_path: Path
+) -> None:
+    from appliance.config import load_config
+    from appliance.doctor import run_doctor
+
+    lines: list[str] = []
+    code = run_doctor(load_config(write_bluez_config(tmp_path, "passive")), lines.append)
+    assert code == 1
+    assert any(line.startswith("PASS  adapter: /org/bluez/hci0") for line in lines)
+    assert any(line.startswith("FAIL  passive scanning") and "--experimental" in line
+               for line in lines)  # fmt: skip
+    assert lines[-1].endswith("1 failed")
+
+
+def test_doctor_passes_a_healthy_unit(bluez: BluezMock, tmp_path: Path) -> None:
+    from appliance.config import load_config
+    from appliance.doctor import run_doctor
+
+    lines: list[str] = []
+    code = run_doctor(load_config(write_bluez_config(tmp_path, "passive")), lines.append)
+    assert not [line for line in lines if line.startswith("FAIL")], lines
+    assert code == 0
+    assert any(line.startswith("PASS  BlueZ") for line in lines)

@@ -164,6 +164,14 @@ class CheckpointBeacon:
                 log.exception("beacon registration failed; retrying")
         return True  # keep the GLib timer
 
+    def on_bluez_owner_changed(self, name: str, old: str, new: str) -> None:
+        """bluetoothd came back (a new owner of org.bluez): it forgot every advertisement."""
+        if name == "org.bluez" and new:
+            log.info("bluetoothd is back: registering the beacon again")
+            self._manager = None  # the old registration died with the old bluetoothd
+            self.registered = None
+            self.refresh()
+
     def close(self) -> None:
         """Unregister and drop the exported object; safe to call twice."""
         self.unregister()
@@ -185,14 +193,8 @@ class CheckpointBeacon:
         DBusGMainLoop(set_as_default=True)
         loop = GLib.MainLoop()
 
-        def bluez_owner_changed(name: str, old: str, new: str) -> None:
-            if name == "org.bluez" and new:
-                log.info("bluetoothd is back: registering the beacon again")
-                self.registered = None
-                self.refresh()
-
         dbus.SystemBus().add_signal_receiver(
-            bluez_owner_changed, signal_name="NameOwnerChanged",
+            self.on_bluez_owner_changed, signal_name="NameOwnerChanged",
             dbus_interface="org.freedesktop.DBus", arg0="org.bluez",
         )  # fmt: skip
         for sig in (signal.SIGTERM, signal.SIGINT):
