@@ -7,6 +7,7 @@ them into a visit log on disk, then ask whether the "confirmed case" passed thro
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -50,6 +51,13 @@ def gaen_visit(tek: bytes, start: float, seconds: float, mac: str) -> list[Adver
     return reports
 
 
+def replay(capture: Path, config: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`checkpoint replay` into the test's visit log (the one `exposure check` reads)."""
+    database = str(config.parent / "visits.db")
+    return run_checkpoint(["replay", str(capture), "--config", str(config), "--database", database,
+                           *extra])  # fmt: skip
+
+
 @pytest.fixture
 def setup(tmp_path: Path) -> tuple[Path, Path]:
     key = tmp_path / "province.key"
@@ -78,17 +86,7 @@ def setup(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_replay_uses_the_capture_timestamps_and_counts_app_phones(setup) -> None:  # type: ignore[no-untyped-def]
     config, capture = setup
-    proc = run_checkpoint(
-        [
-            "replay",
-            str(capture),
-            "--config",
-            str(config),
-            "--database",
-            str(config.parent / "visits.db"),
-            "--json",
-        ]
-    )
+    proc = replay(capture, config, "--json")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["app_phones"] == 4  # heard, including the weak one outside…
@@ -131,16 +129,7 @@ def test_exposure_check_finds_the_bluezone_case_across_rotations(setup) -> None:
 
 def test_exposure_check_finds_the_gaen_case(setup) -> None:  # type: ignore[no-untyped-def]
     config, capture = setup
-    run_checkpoint(
-        [
-            "replay",
-            str(capture),
-            "--config",
-            str(config),
-            "--database",
-            str(config.parent / "visits.db"),
-        ]
-    )
+    replay(capture, config)
     first_interval = int((T0 + 3600) // 600) // 144 * 144  # the TEK's rolling start
     proc = run_checkpoint([
         "exposure", "check", "--config", str(config), "--protocol", "gaen",
@@ -153,16 +142,7 @@ def test_exposure_check_finds_the_gaen_case(setup) -> None:  # type: ignore[no-u
 
 def test_exposure_check_of_someone_who_never_came_finds_nothing(setup) -> None:  # type: ignore[no-untyped-def]
     config, capture = setup
-    run_checkpoint(
-        [
-            "replay",
-            str(capture),
-            "--config",
-            str(config),
-            "--database",
-            str(config.parent / "visits.db"),
-        ]
-    )
+    replay(capture, config)
     proc = run_checkpoint([
         "exposure", "check", "--config", str(config), "--protocol", "bluezone",
         "--daily-key", bytes(range(200, 232)).hex(), "--date", DAY.isoformat(),
@@ -173,16 +153,7 @@ def test_exposure_check_of_someone_who_never_came_finds_nothing(setup) -> None: 
 
 def test_exposure_check_with_the_wrong_province_key_finds_nothing(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     config, capture = setup
-    run_checkpoint(
-        [
-            "replay",
-            str(capture),
-            "--config",
-            str(config),
-            "--database",
-            str(config.parent / "visits.db"),
-        ]
-    )
+    replay(capture, config)
     (tmp_path / "province.key").write_bytes(bytes(32))
     proc = run_checkpoint([
         "exposure", "check", "--config", str(config), "--protocol", "bluezone",
@@ -196,17 +167,7 @@ def test_truncated_capture_reports_where_and_keeps_what_was_read(setup, tmp_path
     data = capture.read_bytes()
     cut = tmp_path / "cut.btsnoop"
     cut.write_bytes(data[: len(data) // 2 + 7])
-    proc = run_checkpoint(
-        [
-            "replay",
-            str(cut),
-            "--config",
-            str(config),
-            "--database",
-            str(config.parent / "visits.db"),
-            "--json",
-        ]
-    )
+    proc = replay(cut, config, "--json")
     assert proc.returncode == 1
     assert "truncated" in proc.stderr and "byte" in proc.stderr
     assert proc.stderr.count("\n") == 1
