@@ -99,19 +99,7 @@ def test_replay_uses_the_capture_timestamps_and_counts_app_phones(setup) -> None
 
 def test_exposure_check_finds_the_bluezone_case_across_rotations(setup) -> None:  # type: ignore[no-untyped-def]
     config, capture = setup
-    assert (
-        run_checkpoint(
-            [
-                "replay",
-                str(capture),
-                "--config",
-                str(config),
-                "--database",
-                str(config.parent / "visits.db"),
-            ]
-        ).returncode
-        == 0
-    )
+    assert replay(capture, config).returncode == 0
     proc = run_checkpoint([
         "exposure", "check", "--config", str(config), "--protocol", "bluezone",
         "--daily-key", CASE_DAILY_KEY.hex(), "--date", DAY.isoformat(), "--json",
