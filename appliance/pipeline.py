@@ -21,7 +21,7 @@ from appliance.protocols.registry import Classifier
 # How often the pipeline's clock is advanced (tracker timeouts, doorway windows): fine enough for
 # its shortest window (1 s debounce) at a negligible cost.
 TICK_S = 0.5
-DECODE_CACHE_SIZE = 4096  # addresses whose last decoding is remembered (memory only)
+DECODE_CACHE_SIZE = 16_384  # addresses whose last decoding is remembered (memory only)
 
 
 class EntrySink(Protocol):
