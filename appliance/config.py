@@ -103,6 +103,27 @@ class BeaconSection:
 @dataclass(frozen=True, slots=True)
 class GpioSection:
     enabled: bool = key(True, "false: no pins at all (laptops, replay, tests)")
+    green_pin: int = key(17, "green LED (BCM numbering), through a 330 Ω resistor", low=0, high=27)
+    red_pin: int = key(27, "red LED (BCM numbering), through a 330 Ω resistor", low=0, high=27)
+    buzzer_pin: int = key(22, "buzzer (BCM numbering)", low=0, high=27)
+    buzzer: str = key(
+        "active", "active buzzer (on/off) or passive one (tones)", choices=("active", "tonal")
+    )
+    sensor: str = key(
+        "pir",
+        "presence sensor: PIR, one break-beam, two beams (direction)",
+        choices=("pir", "beam", "two-beams", "none"),
+    )
+    sensor_pin: int = key(23, "PIR output, or the outer beam's receiver", low=0, high=27)
+    inner_beam_pin: int = key(24, "the inner beam's receiver (two-beams)", low=0, high=27)
+    button_pin: int | None = key(25, "receptionist button to ground", low=0, high=27)
+    long_press_s: float = key(
+        2.0, "hold this long: a visitor registered on paper", low=0.5, high=10.0
+    )
+    mute_minutes: float = key(
+        30.0, "a short press silences the buzzer this long", low=1.0, high=1440.0
+    )
+    quiet_hours: str = key("", "local HH:MM-HH:MM when the buzzer stays silent, e.g. 12:00-13:30")
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +236,14 @@ def parse_config(data: dict[str, Any], base: Path, path: Path | None = None) -> 
             raise ConfigError(f"unknown section [{name}]; known: {', '.join(SECTIONS)}")
         sections[name] = _build_section(name, cls, table, base)
     config = Config(**sections, path=path)
+    from appliance.gpio.patterns import parse_quiet_hours
+
+    try:
+        parse_quiet_hours(config.gpio.quiet_hours)
+    except ValueError:
+        raise ConfigError(
+            f"[gpio] quiet_hours must look like 12:00-13:30, got {config.gpio.quiet_hours!r}"
+        ) from None
     try:
         zoneinfo.ZoneInfo(config.checkpoint.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):

@@ -36,12 +36,14 @@ from appliance.store import VisitLog
 if TYPE_CHECKING:
     from appliance.ble.gatt import GattIdReader
     from appliance.ble.health import ScannerSupervisor
+    from appliance.gpio.signals import DoorSignals
 
 log = logging.getLogger("checkpoint")
 
 FLUSH_S = 1.0  # at most about one commit a second; an entry is on disk within 2 s
 STATUS_S = 1.0  # the console refreshes about once a second
 YIELD_EVERY = 200  # events handled before letting the ticker run, when catching up
+PAPER_VISITOR = "(sổ giấy)"  # the name of a visitor the receptionist registered on paper
 RETENTION_EVERY_S = 3600  # retention is by the day: hourly is plenty
 SIMULATION_PREROLL_S = 15 * 60  # simulated lobby history replayed at start-up
 DISK_LOW_BYTES = 50 * 1024 * 1024  # below this, warn: SQLite needs room for its journal
@@ -130,14 +132,23 @@ class Daemon:
         tracker = PresenceTracker(
             lambda scheme, raw, when: tokens.token(scheme, raw, datetime.fromtimestamp(when, UTC))
         )
-        # The simulated lobby has a two-beam door; real sensors arrive with the GPIO issue.
-        doorway = Doorway(DoorTuning(sensor=self.simulate))
+        # The simulated lobby has a two-beam door; a real one has what [gpio] sensor says.
+        has_sensor = self.simulate or (config.gpio.enabled and config.gpio.sensor != "none")
+        doorway = Doorway(DoorTuning(sensor=has_sensor))
         synced = (lambda: True) if self.simulate else clock.is_synchronized
         self.pipeline = Pipeline(
             classifier, tracker, doorway, self.store, self._on_signal, clock_synced=synced
         )
         self.source: SimulatedSource | None = None
         self.supervisor: ScannerSupervisor | None = None
+        self.door: DoorSignals | None = None
+        if config.gpio.enabled:
+            from appliance.gpio.signals import DoorSignals
+
+            self.door = DoorSignals(
+                config.gpio, config.checkpoint.timezone, self.pipeline.on_sensor,
+                self._paper_visitor,
+            )  # fmt: skip
         self.gatt: GattIdReader | None = None
         if self.simulate:
             self.source = SimulatedSource(self.speed)
@@ -168,7 +179,17 @@ class Daemon:
 
     def _on_signal(self, signal_: Signal) -> None:
         self.last_signal = {"intent": signal_.intent, "at": signal_.time}
+        if self.door is not None:
+            self.door.signal(signal_)
         log.info("signal %s", signal_.intent)
+
+    def _paper_visitor(self) -> None:
+        """The receptionist's long press: a visitor registered on paper."""
+        try:
+            self.store.add_manual(PAPER_VISITOR, clock_synced=self.pipeline.clock_synced())
+            log.info("manual entry: visitor registered on paper")
+        except CheckpointError as exc:
+            log.error("%s", exc)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -200,6 +221,8 @@ class Daemon:
             await asyncio.gather(*tasks, return_exceptions=True)
             if self.supervisor is not None:
                 await self.supervisor.close()
+            if self.door is not None:
+                self.door.close()
             lost = self._shutdown()
         if self.exit_code is not None:
             return self.exit_code
@@ -250,6 +273,8 @@ class Daemon:
             now = self.now()
             try:
                 self.pipeline.tick(now)
+                if self.door is not None:
+                    self.door.tick(fault=self._fault())
             except Exception:
                 self.errors += 1
                 log.exception("error in tick")
@@ -298,6 +323,11 @@ class Daemon:
 
     # -- status ----------------------------------------------------------------------------
 
+    def _fault(self) -> bool:
+        """What the door's fault pattern shows: the scanner down, or the visit log failing."""
+        scanner = self._scanner_health()
+        return scanner.get("state") not in ("ok", "starting") or self.store_error is not None
+
     def _scanner_health(self) -> dict[str, Any]:
         if self.supervisor is not None:
             scanner = self.supervisor.scanner.state
@@ -333,6 +363,7 @@ class Daemon:
             "clock": {"synchronized": True if self.simulate else clock.is_synchronized()},
             "disk": {"state": "ok" if disk_ok else "low", "free_bytes": free},
             "sync": {"state": "off" if self.config.sync is None else "not-implemented"},
+            "gpio": self.door.status() if self.door is not None else {"state": "off"},
         }
 
     def _write_status(self, state: str) -> None:

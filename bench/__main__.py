@@ -12,7 +12,7 @@ import sys
 
 from bench.results import RESULTS_FILE, Figure, write
 
-BENCHMARKS = ["decode", "pipeline", "dbus_path"]
+BENCHMARKS = ["decode", "pipeline", "dbus_path", "gpio_latency"]
 
 
 def main(argv: list[str]) -> int:

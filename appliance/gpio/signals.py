@@ -1,0 +1,109 @@
+"""The door's signals as the daemon sees them: the board and the player, kept alive.
+
+If GPIO fails at start or later, the daemon keeps scanning and logging: this object reports the
+fault and tries again every ``RETRY_S``. gpiozero is imported only when the board is built, so
+with ``[gpio] enabled = false`` it is never imported at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from appliance.config import GpioSection
+from appliance.core.doorway import Signal
+from appliance.errors import CheckpointError
+from appliance.gpio.patterns import PATTERNS, SignalPlayer, in_quiet_hours, parse_quiet_hours
+from appliance.models import SensorEvent
+
+log = logging.getLogger("checkpoint.gpio")
+
+RETRY_S = 30.0  # a board that failed is tried again this often
+
+
+class DoorSignals:
+    def __init__(
+        self,
+        config: GpioSection,
+        timezone: str,
+        on_sensor: Callable[[SensorEvent], None],
+        on_paper_visitor: Callable[[], None],
+        pin_factory: Any = None,
+    ) -> None:
+        self.config = config
+        self.zone = ZoneInfo(timezone)
+        self.quiet = parse_quiet_hours(config.quiet_hours)
+        self.on_sensor = on_sensor
+        self.on_paper_visitor = on_paper_visitor
+        self.pin_factory = pin_factory
+        self.board: Any = None
+        self.player: SignalPlayer | None = None
+        self.error: str | None = None
+        self.muted_until = 0.0
+        self._last_try = 0.0
+        self.fault = False
+
+    def silenced(self) -> bool:
+        return in_quiet_hours(datetime.now(self.zone), self.quiet)
+
+    def ensure(self) -> None:
+        """Build the board if it is not there (at start, then every RETRY_S after a failure)."""
+        if self.board is not None or time.monotonic() - self._last_try < RETRY_S:
+            return
+        self._last_try = time.monotonic()
+        try:
+            from appliance.gpio.board import DoorBoard
+
+            self.board = DoorBoard(
+                self.config, asyncio.get_running_loop(), self.on_sensor, self.mute,
+                self.on_paper_visitor, pin_factory=self.pin_factory,
+            )  # fmt: skip
+        except (CheckpointError, ImportError, OSError, RuntimeError) as exc:
+            self.error = str(exc)
+            log.error("GPIO unavailable (the door keeps logging; retrying): %s", exc)
+            return
+        self.error = None
+        self.player = SignalPlayer(self.board, silenced=self.silenced)
+        self.player.set_fault(self.fault)
+        self.player.start()
+
+    def signal(self, signal: Signal) -> None:
+        if self.player is not None:
+            self.player.play(PATTERNS[signal.intent])
+
+    def mute(self) -> None:
+        """The receptionist's short press: silence the buzzer for a while."""
+        self.muted_until = time.monotonic() + self.config.mute_minutes * 60
+        if self.player is not None:
+            self.player.set_muted(True)
+
+    def tick(self, fault: bool) -> None:
+        self.ensure()
+        self.fault = fault
+        if self.player is None:
+            return
+        self.player.set_fault(fault)
+        if self.player.muted and time.monotonic() >= self.muted_until:
+            self.player.set_muted(False)
+
+    def status(self) -> dict[str, Any]:
+        player = self.player
+        return {
+            "state": "error" if self.error else "ok",
+            "message": self.error,
+            "muted": bool(player and player.muted),
+            "quiet_hours": self.silenced(),
+            "pattern": player.current.name if player and player.current else None,
+        }
+
+    def close(self) -> None:
+        if self.player is not None:
+            self.player.close()
+        if self.board is not None:
+            self.board.close()
+            self.board = None
