@@ -105,6 +105,12 @@ class GpioSection:
     enabled: bool = key(True, "false: no pins at all (laptops, replay, tests)")
     green_pin: int = key(17, "green LED (BCM numbering), through a 330 Ω resistor", low=0, high=27)
     red_pin: int = key(27, "red LED (BCM numbering), through a 330 Ω resistor", low=0, high=27)
+    led: str = key(
+        "separate",
+        "two LEDs, or one common-cathode RGB LED on red/green/blue pins",
+        choices=("separate", "rgb"),
+    )
+    blue_pin: int = key(18, "the RGB LED's blue leg (led = rgb)", low=0, high=27)
     buzzer_pin: int = key(22, "buzzer (BCM numbering)", low=0, high=27)
     buzzer: str = key(
         "active", "active buzzer (on/off) or passive one (tones)", choices=("active", "tonal")

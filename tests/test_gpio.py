@@ -316,3 +316,21 @@ def occupy_pin(factory: Any, pin: int) -> Any:
     from gpiozero import PWMLED
 
     return PWMLED(pin, pin_factory=factory)
+
+
+def test_one_rgb_led_instead_of_two(factory: Any) -> None:
+    async def scenario() -> None:
+        door, _ = board(factory, asyncio.get_running_loop(), led="rgb", red_pin=27,
+                        green_pin=17, blue_pin=18)  # fmt: skip
+        player = SignalPlayer(door)
+        player.play(PROMPT)
+        await asyncio.sleep(0.1)
+        assert (factory.pin(27).state, factory.pin(17).state, factory.pin(18).state) == (1, 0, 0)
+        player.close()
+        player.play(GREET)
+        await asyncio.sleep(0.1)
+        assert (factory.pin(27).state, factory.pin(17).state, factory.pin(18).state) == (0, 1, 0)
+        player.close()
+        door.close()
+
+    asyncio.run(scenario())

@@ -15,6 +15,7 @@ from typing import Any
 
 from gpiozero import (
     PWMLED,
+    RGBLED,
     Button,
     Buzzer,
     Device,
@@ -39,6 +40,15 @@ class GpioError(CheckpointError):
     """A pin could not be used; the message names it."""
 
     retryable = True
+
+
+def _rgb(config: GpioSection) -> Callable[..., RGBLED]:
+    """An RGBLED constructor taking the red pin first, like the other devices here."""
+
+    def make(red: int, **kwargs: Any) -> RGBLED:
+        return RGBLED(red, config.green_pin, config.blue_pin, **kwargs)
+
+    return make
 
 
 def default_pin_factory() -> Any:
@@ -71,8 +81,12 @@ class DoorBoard:
         self._inner_at: float | None = None
         factory = pin_factory if pin_factory is not None else default_pin_factory()
         try:
-            self.green = self._add("green LED", config.green_pin, PWMLED, factory)
-            self.red = self._add("red LED", config.red_pin, PWMLED, factory)
+            self.rgb: RGBLED | None = None
+            if config.led == "rgb":
+                self.rgb = self._add("RGB LED", config.red_pin, _rgb(config), factory)
+            else:
+                self.green = self._add("green LED", config.green_pin, PWMLED, factory)
+                self.red = self._add("red LED", config.red_pin, PWMLED, factory)
             buzzer_class = TonalBuzzer if config.buzzer == "tonal" else Buzzer
             self.buzzer = self._add("buzzer", config.buzzer_pin, buzzer_class, factory)
             if config.sensor == "pir":
@@ -113,8 +127,11 @@ class DoorBoard:
     # -- outputs -----------------------------------------------------------------------------
 
     def show(self, green: float, red: float, tone: str | None) -> None:
-        self.green.value = green
-        self.red.value = red
+        if self.rgb is not None:
+            self.rgb.value = (red, green, 0.0)
+        else:
+            self.green.value = green
+            self.red.value = red
         if isinstance(self.buzzer, TonalBuzzer):
             if tone is None:
                 self.buzzer.stop()
