@@ -26,7 +26,8 @@ def running_status(**extra: object) -> dict[str, object]:
         "running": True, "state": "running", "now": NOW, "present": 2, "simulated": False,
         "health": {"scanner": {"state": "ok"}, "store": {"state": "ok"},
                    "clock": {"synchronized": True}, "disk": {"state": "ok"},
-                   "sync": {"state": "off"}},
+                   "sync": {"state": "off"}, "gpio": {"state": "off"},
+                   "something-new": {"state": "ok"}},
     }  # fmt: skip
     status.update(extra)
     return status

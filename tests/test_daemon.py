@@ -145,6 +145,10 @@ def test_status_command_while_running(daemon) -> None:  # type: ignore[no-untype
         ).stdout
     )
     assert as_json["running"] is True and "today" in as_json
+    # The console renders what the live daemon writes (as `make demo` shows it).
+    screen = run_checkpoint(["console", "--once", "--config", str(config)], env=runtime_env(config))
+    assert screen.returncode == 0, screen.stderr
+    assert "đang chạy" in screen.stdout and "Lượt vào gần đây" in screen.stdout
 
 
 def test_sigkill_under_heavy_traffic_never_loses_a_committed_entry(daemon) -> None:  # type: ignore[no-untyped-def]

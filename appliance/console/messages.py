@@ -28,6 +28,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "clock": {"vi": "Đồng hồ", "en": "Clock"},
     "disk": {"vi": "Bộ nhớ", "en": "Disk"},
     "sync": {"vi": "Đồng bộ", "en": "Sync"},
+    "gpio": {"vi": "Đèn/còi", "en": "Lights"},
     "greet": {"vi": "Chào khách có ứng dụng", "en": "Greeting an app user"},
     "prompt": {"vi": "Nhắc khách cài Bluezone", "en": "Asking a visitor to install Bluezone"},
     "idle": {"vi": "Đang chờ", "en": "Waiting"},
@@ -37,5 +38,9 @@ MESSAGES: dict[str, dict[str, str]] = {
 
 
 def text(key: str, language: str) -> str:
-    entry = MESSAGES[key]
+    """The message in ``language`` (Vietnamese if missing); an unknown key shows as itself
+    rather than taking the screen down."""
+    entry = MESSAGES.get(key)
+    if entry is None:
+        return key
     return entry.get(language) or entry["vi"]
