@@ -219,8 +219,11 @@ class Daemon:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if self.supervisor is not None:
-                await self.supervisor.close()
+            try:
+                if self.supervisor is not None:
+                    await self.supervisor.close()
+            except Exception:  # nothing may keep the visit log from being flushed
+                log.exception("closing the scanner")
             if self.door is not None:
                 self.door.close()
             lost = self._shutdown()

@@ -7,6 +7,7 @@ drive the same way: ``on_sighting``, ``on_sensor`` and ``tick`` with the time in
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from appliance.core.presence import PresenceTracker
 from appliance.models import Detection, PresenceEvent, SensorEvent, Sighting
 from appliance.protocols.adstructs import parse
 from appliance.protocols.registry import Classifier
+
+log = logging.getLogger("checkpoint")
 
 # How often the pipeline's clock is advanced (tracker timeouts, doorway windows): fine enough for
 # its shortest window (1 s debounce) at a negligible cost.
@@ -144,7 +147,10 @@ class Pipeline:
             if isinstance(decision, Signal):
                 self.counters.signals[decision.intent] += 1
                 if self.on_signal is not None:
-                    self.on_signal(decision)
+                    try:
+                        self.on_signal(decision)
+                    except Exception:  # lights failing must never cost an entry
+                        log.exception("signal %s failed", decision.intent)
                 continue
             if isinstance(decision, Entry):
                 self.counters.entries[decision.kind] += 1

@@ -428,3 +428,21 @@ def test_doctor_passes_a_healthy_unit(bluez: BluezMock, tmp_path: Path) -> None:
     assert not [line for line in lines if line.startswith("FAIL")], lines
     assert code == 0
     assert any(line.startswith("PASS  BlueZ") for line in lines)
+
+
+@pytest.mark.parametrize("bluez", [{"monitor": True}], indirect=True)
+def test_passive_scanning_is_healthy_without_a_discovery_session(bluez: BluezMock) -> None:
+    async def scenario() -> None:
+        scanner = BluezScanner("hci0", lambda s: None, scanning="passive")
+        supervisor = ScannerSupervisor(scanner, check_every_s=0.2)
+        await supervisor.start()
+        try:
+            assert scanner.state.mode == "passive"
+            assert bluez.adapter_properties()["Discovering"] is False  # the monitor scans
+            for _ in range(5):
+                await supervisor.check()
+            assert supervisor.health.state == "ok" and supervisor.health.restarts == 0
+        finally:
+            await supervisor.close()
+
+    run(scenario)

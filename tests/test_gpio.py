@@ -334,3 +334,48 @@ def test_one_rgb_led_instead_of_two(factory: Any) -> None:
         door.close()
 
     asyncio.run(scenario())
+
+
+def test_a_board_failing_while_running_is_dropped_reported_and_rebuilt(factory: Any) -> None:
+    from appliance.core.doorway import Signal
+    from appliance.gpio import signals
+
+    async def scenario() -> None:
+        door = signals.DoorSignals(GpioSection(sensor="none", button_pin=None),
+                                   "Asia/Ho_Chi_Minh", lambda e: None, lambda: None,
+                                   pin_factory=factory)  # fmt: skip
+        door.ensure()
+        assert door.board is not None
+
+        def broken(*args: object) -> None:
+            raise OSError("pin went away")
+
+        door.board.show = broken  # the wiring fails while the door is running
+        door.signal(Signal("greet", 0.0))  # must not raise into the pipeline
+        assert door.board is None and door.status()["state"] == "error"
+        door._last_try = (door._last_try or 0.0) - signals.RETRY_S
+        door.tick(fault=False)  # the retry builds a fresh board
+        assert door.board is not None and door.status()["state"] == "ok"
+        door.signal(Signal("greet", 0.0))
+        assert door.player is not None and door.player.current is not None
+        door.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_passive_tonal_buzzer_plays_both_tones(factory: Any) -> None:
+    async def scenario() -> None:
+        door, _ = board(factory, asyncio.get_running_loop(), buzzer="tonal")
+        player = SignalPlayer(door)
+        player.play(GREET)
+        await asyncio.sleep(0.05)
+        assert door.buzzer.is_active
+        player.close()
+        player.play(PROMPT)
+        await asyncio.sleep(0.05)
+        assert door.buzzer.is_active
+        player.close()
+        assert not door.buzzer.is_active
+        door.close()
+
+    asyncio.run(scenario())

@@ -141,7 +141,12 @@ class CheckpointBeacon:
         company, payload = current.manufacturer
         self._advert.manufacturer_data(company, list(payload))
         self._manager = advertisement.AdvertisingManager(self._adapter_address())
-        self._manager.register_advertisement(self._advert, {})
+        # Our own reply handlers (bluezero's only print): a refusal must lead to a retry.
+        self._manager.advert_mngr_methods.RegisterAdvertisement(
+            self._advert.path, {},
+            reply_handler=lambda: log.info("beacon accepted by BlueZ"),
+            error_handler=self._registration_failed,
+        )  # fmt: skip
         self.registered = current
         self.registrations += 1
         log.info("beacon registered (registration %d)", self.registrations)
@@ -155,14 +160,19 @@ class CheckpointBeacon:
         self._manager = None
 
     def refresh(self) -> bool:
-        """Register again if the content changed (a new quarter-hour); GLib timer callback."""
-        current = self.content(datetime.fromtimestamp(self.clock(), UTC))
-        if current != self.registered:
-            try:
+        """Register again if the content changed (a new quarter-hour) or the last try failed;
+        a GLib timer callback, so it never raises (PyGObject would drop the timer)."""
+        try:
+            current = self.content(datetime.fromtimestamp(self.clock(), UTC))
+            if current != self.registered:
                 self.register()
-            except Exception:
-                log.exception("beacon registration failed; retrying")
+        except Exception:
+            log.exception("beacon registration failed; retrying")
         return True  # keep the GLib timer
+
+    def _registration_failed(self, error: Exception) -> None:
+        log.error("BlueZ refused the beacon: %s; retrying", error)
+        self.registered = None  # the next refresh registers again
 
     def on_bluez_owner_changed(self, name: str, old: str, new: str) -> None:
         """bluetoothd came back (a new owner of org.bluez): it forgot every advertisement."""
@@ -199,7 +209,7 @@ class CheckpointBeacon:
         )  # fmt: skip
         for sig in (signal.SIGTERM, signal.SIGINT):
             GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, sig, lambda: loop.quit() or False)
-        self.register()
+        self.refresh()  # never raises: a first failure is retried by the timer
         GLib.timeout_add_seconds(REFRESH_S, self.refresh)
         try:
             loop.run()

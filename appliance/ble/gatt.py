@@ -89,16 +89,22 @@ class GattIdReader:
             self._inflight = key
             try:
                 raw = await self._read(address)
+            except Exception as exc:  # one bad read must never stop the reader for good
+                log.error("iPhone ID read failed unexpectedly: %s", type(exc).__name__)
+                raw = None
             finally:
                 self._inflight = None
             self._done[key] = raw is not None
             while len(self._done) > CACHE_LIMIT:
                 self._done.popitem(last=False)
-            if raw is not None:
-                self.reads += 1
-                self.on_identified(address, raw, self.clock())
-            else:
+            if raw is None:
                 self.failures += 1
+                continue
+            self.reads += 1
+            try:
+                self.on_identified(address, raw, self.clock())
+            except Exception:
+                log.exception("handling an iPhone ID")
 
     async def _read(self, address: str) -> bytes | None:
         try:

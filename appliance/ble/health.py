@@ -34,10 +34,13 @@ RESTARTS_BEFORE_POWER_CYCLE = 3  # restarting discovery cures most stalls
 POWER_CYCLES_BEFORE_EXIT = 2  # then the radio needs more than D-Bus can give it
 BLUEZ_GONE_GRACE_S = 60.0  # bluetoothd restarting takes seconds; gone for a minute is a fault
 SILENCE_NOTE_S = 300.0  # no report for this long is worth a line in the status, not a fault
+CHECK_TIMEOUT_S = 10.0  # a check (D-Bus calls, restarting discovery) never takes longer
+HEALTHY_RESET_S = 300.0  # healthy this long, and the ladder starts again from the bottom
 
 ADVICE = {
     "ok": None,
     "bluez-missing": "bluetoothd is not running: `systemctl restart bluetooth`",
+    "bluez-unresponsive": "bluetoothd does not answer: `systemctl restart bluetooth`",
     "adapter-missing": "the Bluetooth adapter is gone: check `bluetoothctl list` and the "
     "kernel log (`journalctl -k | grep -i bluetooth`)",
     "not-discovering": "BlueZ stopped scanning; restarting discovery",
@@ -165,6 +168,7 @@ class ScannerSupervisor:
         self.exit_code: int | None = None
         self._bluez_gone_since: float | None = None
         self._adapter_gone_since: float | None = None
+        self._healthy_since = clock()
 
     def _set(self, state: str) -> None:
         if state != self.health.state:
@@ -226,9 +230,19 @@ class ScannerSupervisor:
             log.warning("adapter is now %s (was %s)", found[0], health.adapter_path)
         health.adapter_path = found[0]
         self.scanner.adapter = found[0].rsplit("/", 1)[-1]
-        discovering = await self.probe.get(found[0], "Discovering")
-        if discovering and self.scanner.state.mode != "stopped":
+        mode = self.scanner.state.mode
+        if mode == "passive":
+            # The advertisement monitor scans without a discovery session: Discovering stays
+            # false. Alive means the adapter is powered (the monitor goes with bluetoothd).
+            alive = bool(await self.probe.get(found[0], "Powered"))
+        else:
+            alive = bool(await self.probe.get(found[0], "Discovering")) and mode != "stopped"
+        if alive:
             if health.state != "ok":
+                self._healthy_since = now
+            elif now - self._healthy_since >= HEALTHY_RESET_S:
+                # Only a sustained recovery clears the ladder: discovery dying again and again
+                # must climb it, not restart for ever.
                 health.restarts = health.power_cycles = 0
             self._set("ok")
             last = self.scanner.state.last_report
@@ -273,10 +287,18 @@ class ScannerSupervisor:
 
     async def run(self) -> int:
         """Check until the ladder runs out; returns the exit code the daemon should use."""
+        unanswered = 0
         while self.exit_code is None:
             await asyncio.sleep(self.check_every_s)
             try:
-                await self.check()
+                await asyncio.wait_for(self.check(), CHECK_TIMEOUT_S)
+                unanswered = 0
+            except TimeoutError:
+                # bluetoothd holds its name but does not answer: wedged, not gone.
+                unanswered += 1
+                self._set("bluez-unresponsive")
+                if unanswered * (CHECK_TIMEOUT_S + self.check_every_s) > BLUEZ_GONE_GRACE_S:
+                    self._fail()
             except Exception:  # a probe failing is itself a sign: try again next round
                 log.exception("scanner check failed")
         return self.exit_code

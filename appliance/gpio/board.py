@@ -20,7 +20,6 @@ from gpiozero import (
     Buzzer,
     Device,
     DigitalInputDevice,
-    GPIOZeroError,
     MotionSensor,
     TonalBuzzer,
 )
@@ -32,7 +31,8 @@ from appliance.models import SensorEvent
 
 log = logging.getLogger("checkpoint.gpio")
 
-TONES_HZ = {HIGH: 1760.0, "low": 440.0}  # for a passive (tonal) buzzer
+# For a passive (tonal) buzzer: within gpiozero's default one-octave range around A4.
+TONES_HZ = {HIGH: 880.0, "low": 247.0}
 BEAM_ORDER_S = 2.0  # outer then inner within this long is one person going in (and back out)
 
 
@@ -79,8 +79,8 @@ class DoorBoard:
         self._held = False
         self._outer_at: float | None = None
         self._inner_at: float | None = None
-        factory = pin_factory if pin_factory is not None else default_pin_factory()
         try:
+            factory = pin_factory if pin_factory is not None else default_pin_factory()
             self.rgb: RGBLED | None = None
             if config.led == "rgb":
                 self.rgb = self._add("RGB LED", config.red_pin, _rgb(config), factory)
@@ -93,29 +93,37 @@ class DoorBoard:
                 pir = self._add("presence sensor", config.sensor_pin, MotionSensor, factory)
                 pir.when_motion = lambda: self._sensor(None)
             elif config.sensor in ("beam", "two-beams"):
-                # A break-beam receiver pulls its output low when the beam is broken.
+                # A break-beam receiver pulls its output low when the beam is broken; with
+                # pull_up=True gpiozero calls that "active": the crossing is timed when the
+                # beam breaks, not when it is restored.
                 outer = self._add("outer beam", config.sensor_pin, DigitalInputDevice, factory,
                                   pull_up=True)  # fmt: skip
                 if config.sensor == "beam":
-                    outer.when_deactivated = lambda: self._sensor(None)
+                    outer.when_activated = lambda: self._sensor(None)
                 else:
                     inner = self._add("inner beam", config.inner_beam_pin, DigitalInputDevice,
                                       factory, pull_up=True)  # fmt: skip
-                    outer.when_deactivated = lambda: self._beam("outer")
-                    inner.when_deactivated = lambda: self._beam("inner")
+                    outer.when_activated = lambda: self._beam("outer")
+                    inner.when_activated = lambda: self._beam("inner")
             if config.button_pin is not None:
                 button = self._add("button", config.button_pin, Button, factory,
                                    hold_time=config.long_press_s)  # fmt: skip
                 button.when_held = lambda: self._hold(on_long_press)
                 button.when_released = lambda: self._release(on_short_press)
-        except Exception:
+        except GpioError:
             self.close()
             raise
+        except Exception as exc:  # lgpio raises its own error type (no /dev/gpiochip, …)
+            self.close()
+            raise GpioError(
+                f"GPIO unavailable: {exc}",
+                advice="is this a Raspberry Pi with /dev/gpiochip0 readable by the service user?",
+            ) from exc
 
     def _add(self, what: str, pin: int, cls: Any, factory: Any, **kwargs: Any) -> Any:
         try:
             device = cls(pin, pin_factory=factory, **kwargs)
-        except (GPIOZeroError, OSError, RuntimeError) as exc:
+        except Exception as exc:  # GPIOZeroError, OSError, or lgpio's own error on a Pi
             raise GpioError(
                 f"{what} on GPIO{pin}: {exc}",
                 advice=f"check the wiring and [gpio] in the configuration; is GPIO{pin} used by "

@@ -84,6 +84,7 @@ class SignalPlayer:
         self.fault = False
         self.muted = False
         self.played: list[str] = []  # names, in order: for the status and tests
+        self.failed = False  # the outputs raised: the board needs rebuilding
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -123,12 +124,14 @@ class SignalPlayer:
     def _start(self, pattern: Pattern) -> None:
         if self._task is not None:
             self._task.cancel()
+        self._task = None
+        self.current = None
         self.outputs.show(0.0, 0.0, None)  # a clean cut: nothing of the old pattern lingers
-        self.current = pattern
-        self.played.append(pattern.name)
         # The first step is shown right here, not when the task first runs: the visitor sees
         # the light as soon as the phone is decided, whatever else the loop is doing.
         self._show(pattern.steps[0])
+        self.current = pattern  # only once the outputs took it: a failure leaves no ghost
+        self.played.append(pattern.name)
         self._task = asyncio.get_running_loop().create_task(self._run(pattern))
 
     def _show(self, step: Step) -> None:
@@ -152,6 +155,12 @@ class SignalPlayer:
                 if not pattern.loop:
                     break
         except asyncio.CancelledError:
+            return
+        except Exception:  # the board failed mid-pattern: dark, and let the owner retry
+            log.exception("signal pattern %s failed", pattern.name)
+            self.current = None
+            self._task = None
+            self.failed = True
             return
         self.outputs.show(0.0, 0.0, None)
         self.current = None

@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 
 from appliance.config import GpioSection
 from appliance.core.doorway import Signal
-from appliance.errors import CheckpointError
 from appliance.gpio.patterns import PATTERNS, SignalPlayer, in_quiet_hours, parse_quiet_hours
 from appliance.models import SensorEvent
 
@@ -45,7 +44,7 @@ class DoorSignals:
         self.player: SignalPlayer | None = None
         self.error: str | None = None
         self.muted_until = 0.0
-        self._last_try = 0.0
+        self._last_try: float | None = None  # None: never tried, so try at once
         self.fault = False
 
     def silenced(self) -> bool:
@@ -53,7 +52,9 @@ class DoorSignals:
 
     def ensure(self) -> None:
         """Build the board if it is not there (at start, then every RETRY_S after a failure)."""
-        if self.board is not None or time.monotonic() - self._last_try < RETRY_S:
+        if self.board is not None:
+            return
+        if self._last_try is not None and time.monotonic() - self._last_try < RETRY_S:
             return
         self._last_try = time.monotonic()
         try:
@@ -63,33 +64,62 @@ class DoorSignals:
                 self.config, asyncio.get_running_loop(), self.on_sensor, self.mute,
                 self.on_paper_visitor, pin_factory=self.pin_factory,
             )  # fmt: skip
-        except (CheckpointError, ImportError, OSError, RuntimeError) as exc:
+        except Exception as exc:  # GpioError, ImportError (no lgpio), anything from a driver
             self.error = str(exc)
             log.error("GPIO unavailable (the door keeps logging; retrying): %s", exc)
             return
         self.error = None
         self.player = SignalPlayer(self.board, silenced=self.silenced)
-        self.player.set_fault(self.fault)
-        self.player.start()
+
+        def begin(player: SignalPlayer) -> None:
+            player.set_fault(self.fault)
+            player.start()
+
+        self._guard(begin)
+
+    def _guard(self, action: Callable[[SignalPlayer], object]) -> None:
+        """Run ``action`` on the player; if the board fails, drop it: ``ensure`` retries."""
+        player = self.player
+        if player is None:
+            return
+        try:
+            action(player)
+            if not player.failed:
+                return
+            message = "a signal pattern failed on the board"
+        except Exception as exc:
+            message = str(exc)
+            log.error("GPIO failed (the door keeps logging; retrying): %s", exc)
+        self.error = message
+        self._drop()
+
+    def _drop(self) -> None:
+        player, board = self.player, self.board
+        self.player = self.board = None
+        self._last_try = time.monotonic()
+        for thing in (player, board):
+            try:
+                if thing is not None:
+                    thing.close()
+            except Exception as exc:
+                log.info("closing the GPIO board: %s", exc)
 
     def signal(self, signal: Signal) -> None:
-        if self.player is not None:
-            self.player.play(PATTERNS[signal.intent])
+        pattern = PATTERNS.get(signal.intent)
+        if pattern is not None:
+            self._guard(lambda player: player.play(pattern))
 
     def mute(self) -> None:
         """The receptionist's short press: silence the buzzer for a while."""
         self.muted_until = time.monotonic() + self.config.mute_minutes * 60
-        if self.player is not None:
-            self.player.set_muted(True)
+        self._guard(lambda player: player.set_muted(True))
 
     def tick(self, fault: bool) -> None:
         self.ensure()
         self.fault = fault
-        if self.player is None:
-            return
-        self.player.set_fault(fault)
-        if self.player.muted and time.monotonic() >= self.muted_until:
-            self.player.set_muted(False)
+        self._guard(lambda player: player.set_fault(fault))
+        if self.player is not None and self.player.muted and time.monotonic() >= self.muted_until:
+            self._guard(lambda player: player.set_muted(False))
 
     def status(self) -> dict[str, Any]:
         player = self.player
@@ -102,8 +132,5 @@ class DoorSignals:
         }
 
     def close(self) -> None:
-        if self.player is not None:
-            self.player.close()
-        if self.board is not None:
-            self.board.close()
-            self.board = None
+        """Lights off, pins released; never raises (it runs during shutdown)."""
+        self._drop()
