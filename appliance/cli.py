@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from typing import Any, TextIO
 
 from appliance import __version__
-from appliance.config import Config, load_config, load_secret
+from appliance.config import SECRET_LENGTH, Config, load_config, load_secret
 from appliance.errors import CheckpointError, UsageError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -265,7 +265,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         secret = load_secret(config)
     else:
         # A replay on a laptop: tokens under a throwaway key, linkable to nothing.
-        secret = os.urandom(32)
+        secret = os.urandom(SECRET_LENGTH)
         print(f"checkpoint: no province key at {config.privacy.key_file}; "
               "tokens use a throwaway key", file=sys.stderr)  # fmt: skip
     store = VisitLog(database, origin="replay")

@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.errors import ConfigError
-from appliance.protocols import bluezone_keys
-from appliance.protocols.adstructs import uuid128
+from appliance.protocols import bluezone_keys, frames
 from appliance.protocols.apple import APPLE_COMPANY_ID
 
 log = logging.getLogger("checkpoint.beacon")
@@ -92,12 +91,7 @@ def content_at(
 ) -> BeaconContent:
     """The advertisement at ``when``: pure, so the rotation is tested with time injected."""
     if fmt == "ibeacon":
-        uuid, major, minor, power = ibeacon
-        payload = (
-            b"\x02\x15" + uuid128(uuid) + major.to_bytes(2, "big") + minor.to_bytes(2, "big")
-            + (power & 0xFF).to_bytes(1, "big")
-        )  # fmt: skip
-        return BeaconContent((), (APPLE_COMPANY_ID, payload))
+        return BeaconContent((), (APPLE_COMPANY_ID, frames.ibeacon_payload(*ibeacon)))
     if key is None:
         raise ConfigError("the Bluezone-format beacon needs its key")
     return BeaconContent((BLUEZONE_SERVICE_UUID,), (BLUEZONE_COMPANY_ID, key.id_at(when)))

@@ -96,12 +96,15 @@ class AdapterProbe:
         ))  # fmt: skip
         return bool(body and body[0])
 
-    async def find_adapter(self, name: str, address: str | None) -> tuple[str, str] | None:
-        """(object path, address) of the adapter called ``name`` or having ``address``."""
-        body = await self._call(Message(
+    async def _managed_objects(self) -> Any:
+        return await self._call(Message(
             destination=BLUEZ, path="/", interface="org.freedesktop.DBus.ObjectManager",
             member="GetManagedObjects",
         ))  # fmt: skip
+
+    async def find_adapter(self, name: str, address: str | None) -> tuple[str, str] | None:
+        """(object path, address) of the adapter called ``name`` or having ``address``."""
+        body = await self._managed_objects()
         if not body:
             return None
         by_address = None
@@ -119,10 +122,7 @@ class AdapterProbe:
 
     async def adapter_interfaces(self, path: str) -> dict[str, dict[str, Any]]:
         """The interfaces (and their properties, unwrapped) BlueZ offers on an adapter."""
-        body = await self._call(Message(
-            destination=BLUEZ, path="/", interface="org.freedesktop.DBus.ObjectManager",
-            member="GetManagedObjects",
-        ))  # fmt: skip
+        body = await self._managed_objects()
         if not body or path not in body[0]:
             return {}
         return {

@@ -94,14 +94,21 @@ def bluezone_ios_background(
     return apple_overflow(bytes(bitmap))
 
 
-def ibeacon(proximity_uuid: str, major: int, minor: int, measured_power: int = -59) -> bytes:
-    payload = (
+def ibeacon_payload(
+    proximity_uuid: str, major: int, minor: int, measured_power: int = -59
+) -> bytes:
+    """Apple manufacturer data (without the company ID) of an iBeacon."""
+    return (
         b"\x02\x15"
         + uuid128(proximity_uuid)
         + major.to_bytes(2, "big")
         + minor.to_bytes(2, "big")
         + (measured_power & 0xFF).to_bytes(1, "big")
     )
+
+
+def ibeacon(proximity_uuid: str, major: int, minor: int, measured_power: int = -59) -> bytes:
+    payload = ibeacon_payload(proximity_uuid, major, minor, measured_power)
     return flags(0x06) + manufacturer(APPLE_COMPANY_ID, payload)
 
 
