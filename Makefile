@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml provisioning/system-deps.sh
 	provisioning/system-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,collector]'
 	touch $(STAMP)
 
 install: $(STAMP) ## Install system packages and the virtual environment (.venv)
@@ -25,15 +25,17 @@ install: $(STAMP) ## Install system packages and the virtual environment (.venv)
 demo: install ## Run the daemon in simulation with its live console
 	demo/run.sh
 
-test: install ## Run the whole test suite
+test: install ## Run the whole test suite (starts the local PostgreSQL its tests use)
+	provisioning/test-postgres.sh
 	$(PY) -m pytest
 
 lint: install ## ruff and mypy
-	$(VENV)/bin/ruff check appliance tests bench
-	$(VENV)/bin/ruff format --check appliance tests bench
+	$(VENV)/bin/ruff check appliance collector tests bench
+	$(VENV)/bin/ruff format --check appliance collector tests bench
 	$(VENV)/bin/mypy
 
 bench: install ## Measure throughput and memory; writes bench-results.json
+	provisioning/test-postgres.sh
 	$(PY) -m bench
 
 clean: ## Remove the virtual environment and caches

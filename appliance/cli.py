@@ -246,6 +246,131 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if status["running"] else 3
 
 
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from appliance.config import config_path
+    from appliance.sync.enroll import enroll
+
+    path, _explicit = config_path(args.config)
+    config = config_of(args)
+    result = enroll(
+        path,
+        config,
+        server=args.server,
+        code=args.code,
+        ca=Path(args.ca) if args.ca else None,
+    )
+    print(f"enrolled as {result.checkpoint_id} ({result.agency} · {result.door})")
+    print(f"  token: {result.token_file} (mode 0600)")
+    if result.ca_file is not None:
+        print(f"  pinned CA: {result.ca_file} (mode 0600)")
+    if result.key_file is not None:
+        print(f"  province key: {result.key_file} (mode 0600)")
+    if result.key_note:
+        print(f"  note: {result.key_note}")
+    print(f"  configuration updated: {path}")
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from appliance.status import read_status, status_path
+    from appliance.store.outbox import Outbox
+
+    config = config_of(args)
+    if args.retry_rejected:
+        outbox = Outbox(config.storage.database)
+        try:
+            print(f"{outbox.retry_rejected()} refused record(s) back in the outbox")
+        finally:
+            outbox.close()
+    if not args.now:
+        status = read_status(status_path(config)) or {}
+        sync = status.get("health", {}).get("sync") if status.get("running") else None
+        outbox = Outbox(config.storage.database)
+        try:
+            summary: dict[str, Any] = {
+                "configured": config.sync is not None and bool(config.sync.url),
+                "url": config.sync.url if config.sync else None,
+                "backlog": outbox.backlog(),
+                "rejected": outbox.rejected(),
+                "daemon": sync,
+                "alerts": outbox.alerts(5),
+            }
+        finally:
+            outbox.close()
+        if args.json:
+            print_json(summary)
+            return 0
+        print(f"collector: {summary['url'] or 'none (sync off)'}")
+        print(
+            f"waiting to be sent: {summary['backlog']}; refused by the collector: "
+            f"{summary['rejected']}"
+        )
+        if sync:
+            print(
+                f"daemon's uploader: {sync.get('state')}"
+                + (f" ({sync['last_error']})" if sync.get("last_error") else "")
+            )
+        for alert in summary["alerts"]:
+            print(f"alert {alert['created_at']}: {alert['kind']}")
+        return 0
+    return _sync_now(config, args.json)
+
+
+def _sync_now(config: Any, as_json: bool) -> int:
+    import sys
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from appliance.sync import build_uploader
+
+    uploader = build_uploader(config, pace_s=0.0)
+    interactive = sys.stderr.isatty() and not as_json
+    try:
+        with Progress(
+            TextColumn("sync"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            transient=True,
+            disable=not interactive,
+        ) as bar:
+            task = bar.add_task("sync", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+                if not interactive and not as_json:
+                    print(f"sent {done}/{total}", file=sys.stderr)
+
+            result = uploader.push(progress)
+        alerts = uploader.heartbeat()
+        backlog = uploader.outbox.backlog()
+    finally:
+        if uploader._outbox is not None:
+            uploader._outbox.close()
+        uploader.client.close()
+    if as_json:
+        print_json(
+            {
+                "sent": result.sent,
+                "new": result.new,
+                "duplicates": result.duplicates,
+                "rejected": result.rejected,
+                "batches": result.batches,
+                "backlog": backlog,
+                "alerts": len(alerts),
+            }
+        )
+    else:
+        print(
+            f"sent {result.sent} record(s) in {result.batches} batch(es): {result.new} new,"
+            f" {result.duplicates} already there; refused {result.rejected}; left {backlog}"
+        )
+        if alerts:
+            print(f"{len(alerts)} alert(s) from the collector: checkpoint sync shows them")
+    return 0
+
+
 REPLAY_DATABASE = "replay.db"
 
 
@@ -455,6 +580,35 @@ def build_parser() -> argparse.ArgumentParser:
         "bluez, BlueZ, the adapter, passive scanning and the beacon. Exit code 1 on any FAIL.",
     )
     p.set_defaults(handler=cmd_doctor)
+
+    p = sub.add_parser(
+        "enroll",
+        parents=[common],
+        help="join the provincial collector with a one-time code",
+        description="Exchange a one-time enrollment code for this unit's ID and token. The token "
+        "(and the CA, and the province key when the collector hands it out) are stored with "
+        "mode 0600 beside the configuration, which records the collector's URL.",
+    )
+    p.add_argument(
+        "--server", required=True, metavar="URL", help="the collector, https://host:port"
+    )
+    p.add_argument("--code", required=True, help="the one-time code (dashes optional)")
+    p.add_argument("--ca", metavar="FILE", help="the province CA to pin (PEM)")
+    p.set_defaults(handler=cmd_enroll)
+
+    p = sub.add_parser(
+        "sync",
+        parents=[common],
+        help="the outbox: what waits for the collector; --now sends it",
+        description="Without --now: what is waiting, what the collector refused, and the "
+        "daemon's uploader. With --now: send everything now, with a progress bar.",
+    )
+    p.add_argument("--now", action="store_true", help="send the outbox now")
+    p.add_argument(
+        "--retry-rejected", action="store_true", help="put records the collector refused back"
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.set_defaults(handler=cmd_sync)
 
     p = sub.add_parser("console", parents=[common], help="the receptionist's live screen")
     p.add_argument("--once", action="store_true", help="print one screen and exit")

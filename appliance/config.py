@@ -135,6 +135,31 @@ class GpioSection:
 @dataclass(frozen=True, slots=True)
 class SyncSection:
     url: str | None = key(None, "the collector's base URL; `checkpoint enroll` fills it in")
+    token_file: Path | None = key(
+        None, "the unit's bearer token (default: sync.token beside this file)", path=True
+    )
+    ca_file: Path | None = key(
+        None,
+        "the pinned province CA (default: province-ca.pem beside this file, if present;"
+        " otherwise the system's CAs)",
+        path=True,
+    )
+    interval_s: float = key(60.0, "how often the outbox is sent", low=5.0, high=86400.0)
+    batch_size: int = key(500, "records per request", low=1, high=5000)
+    timeout_s: float = key(15.0, "how long one request may take", low=1.0, high=300.0)
+    heartbeat_s: float = key(300.0, "how often the unit reports its health", low=10.0, high=86400.0)
+    max_backoff_s: float = key(
+        900.0, "the longest wait between retries when the collector fails", low=10.0, high=86400.0
+    )
+
+    def token_path(self, base: Path) -> Path:
+        return self.token_file if self.token_file is not None else base / "sync.token"
+
+    def ca_path(self, base: Path) -> Path | None:
+        if self.ca_file is not None:
+            return self.ca_file
+        default = base / "province-ca.pem"
+        return default if default.exists() else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +189,11 @@ class Config:
     sync: SyncSection | None = None  # an absent [sync] section means sync is off
     protocols: ProtocolsSection = field(default_factory=ProtocolsSection)
     path: Path | None = None  # where it was read from, if anywhere
+
+    @property
+    def directory(self) -> Path:
+        """Where the configuration lives: secrets written by `checkpoint enroll` go here."""
+        return self.path.resolve().parent if self.path is not None else DEFAULT_CONFIG_PATH.parent
 
 
 SECTIONS: dict[str, type[Any]] = {

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from appliance.ble.gatt import GattIdReader
     from appliance.ble.health import ScannerSupervisor
     from appliance.gpio.signals import DoorSignals
+    from appliance.sync.uploader import Uploader
 
 log = logging.getLogger("checkpoint")
 
@@ -110,6 +111,9 @@ class Daemon:
         self._stop = asyncio.Event()
         self._source_task: asyncio.Task[None] | None = None
         self.exit_code: int | None = None
+        self.uploader: Uploader | None = None
+        self.sync_problem: str | None = None
+        self.last_status: dict[str, Any] = {}
 
     # -- composition -----------------------------------------------------------------------
 
@@ -174,6 +178,34 @@ class Daemon:
                 )
                 pipeline.on_needs_gatt = self.gatt.request
 
+        self._build_sync()
+
+    def _build_sync(self) -> None:
+        sync = self.config.sync
+        if sync is None or not sync.url:
+            return
+        from appliance.sync import build_uploader
+
+        try:
+            self.uploader = build_uploader(self.config, health=self._heartbeat_health)
+        except CheckpointError as exc:
+            # Visits are still recorded and kept in the outbox; the status says why not sent.
+            self.sync_problem = str(exc)
+            log.error("sync off: %s", exc)
+
+    def _heartbeat_health(self) -> dict[str, Any]:
+        """What the collector is told in the heartbeat: the last status, no personal data."""
+        status = self.last_status
+        return {
+            "version": __version__,
+            "state": status.get("state"),
+            "simulated": self.simulate,
+            "health": {k: v for k, v in status.get("health", {}).items() if k != "sync"},
+            "today": status.get("today", {}),
+            "errors": status.get("errors", 0),
+            "uptime_s": round(time.time() - self.started_at),
+        }
+
     def now(self) -> float:
         return self.source.now() if self.source is not None else time.time()
 
@@ -213,9 +245,13 @@ class Daemon:
             self._source_task = asyncio.create_task(self._consume(self.source), name="source")
             tasks.append(self._source_task)
         self._write_status("running")
+        if self.uploader is not None:
+            self.uploader.start()
         try:
             await self._stop.wait()
         finally:
+            if self.uploader is not None:
+                self.uploader.stop()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -365,9 +401,16 @@ class Daemon:
             },
             "clock": {"synchronized": True if self.simulate else clock.is_synchronized()},
             "disk": {"state": "ok" if disk_ok else "low", "free_bytes": free},
-            "sync": {"state": "off" if self.config.sync is None else "not-implemented"},
+            "sync": self._sync_health(),
             "gpio": self.door.status() if self.door is not None else {"state": "off"},
         }
+
+    def _sync_health(self) -> dict[str, Any]:
+        if self.uploader is not None:
+            return self.uploader.status.as_json(time.time())
+        if self.sync_problem is not None:
+            return {"state": "error", "last_error": self.sync_problem}
+        return {"state": "off"}
 
     def _write_status(self, state: str) -> None:
         now = self.now()
@@ -399,6 +442,7 @@ class Daemon:
             "today": today,
             "last_signal": self.last_signal,
         }
+        self.last_status = status
         try:
             write_status(self.status_file, status)
         except OSError as exc:

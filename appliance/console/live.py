@@ -80,12 +80,10 @@ def _health_line(snap: Snapshot, lang: str) -> Text:
             state = "ok" if info.get("synchronized") else "unsynchronised"
         else:
             state = info.get("state", "ok")
-        style = {"ok": "green", "off": "white"}.get(state, "bold red")
-        label = (
-            state
-            if state not in ("ok", "error", "low", "off", "unsynchronised")
-            else text(state, lang)
+        style = {"ok": "green", "off": "white", "starting": "yellow", "offline": "yellow"}.get(
+            state, "bold red"
         )
+        label = text(str(state), lang)  # an unknown state shows as itself
         line.append(f"  {text(part, lang)}: ", style="white")
         line.append(label, style=style)
     return line

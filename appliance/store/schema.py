@@ -50,9 +50,32 @@ V1 = """
 """
 
 
+# The outbox (DESIGN.md §6): a record changed after it was sent (its stay ended, a rotation
+# added a token) goes back into the outbox; ``revision`` lets the uploader mark a record synced
+# only if it did not change while its batch was on the way. A record the collector refuses
+# (4xx naming it) keeps its reason in ``sync_error`` and waits there, counted, never deleted.
+# Alerts are what the collector's heartbeat returned (an exposure match…), kept until read.
+V2 = """
+        ALTER TABLE entries ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE entries ADD COLUMN sync_error TEXT;
+        DROP INDEX entries_outbox;
+        CREATE INDEX entries_outbox ON entries (id)
+            WHERE synced_at IS NULL AND sync_error IS NULL AND origin = 'live';
+
+        CREATE TABLE alerts (
+            id TEXT PRIMARY KEY,                 -- the collector's alert ID
+            kind TEXT NOT NULL,                  -- exposure, …
+            created_at TEXT NOT NULL,            -- when the collector raised it (ISO 8601 UTC)
+            received_at REAL NOT NULL,
+            details TEXT NOT NULL,               -- JSON, as the collector sent it
+            acked INTEGER NOT NULL DEFAULT 0     -- the collector has been told we have it
+        );
+"""
+
+
 # Each migration is a script; it runs inside one transaction with the version bump, so a
 # power cut halfway leaves the database as it was, not half migrated.
-MIGRATIONS: list[str] = [V1]
+MIGRATIONS: list[str] = [V1, V2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

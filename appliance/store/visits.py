@@ -161,15 +161,28 @@ class VisitLog:
             )
 
     def _update(self, conn: sqlite3.Connection, update: EntryUpdate) -> None:
+        changed = False
         if update.left_at is not None:
-            conn.execute(
-                "UPDATE entries SET left_at = ? WHERE uuid = ?", (update.left_at, update.uuid)
+            changed = (
+                conn.execute(
+                    "UPDATE entries SET left_at = ? WHERE uuid = ?", (update.left_at, update.uuid)
+                ).rowcount
+                > 0
             )
         if update.token is not None:
+            changed |= (
+                conn.execute(
+                    "INSERT OR IGNORE INTO entry_tokens (entry_id, token, first_seen)"
+                    " SELECT id, ?, ? FROM entries WHERE uuid = ?",
+                    (update.token[0], update.token[1], update.uuid),
+                ).rowcount
+                > 0
+            )
+        if changed:
+            # Back into the outbox, so the collector gets the stay's end and the new token.
             conn.execute(
-                "INSERT OR IGNORE INTO entry_tokens (entry_id, token, first_seen)"
-                " SELECT id, ?, ? FROM entries WHERE uuid = ?",
-                (update.token[0], update.token[1], update.uuid),
+                "UPDATE entries SET revision = revision + 1, synced_at = NULL WHERE uuid = ?",
+                (update.uuid,),
             )
 
     def add_manual(
@@ -290,7 +303,8 @@ class VisitLog:
             with conn:
                 return conn.execute(
                     "UPDATE entries SET left_at = max(entered_at,"
-                    " (SELECT max(created_at) FROM entries))"
+                    " (SELECT max(created_at) FROM entries)),"
+                    " revision = revision + 1, synced_at = NULL"
                     " WHERE kind = 'app' AND left_at IS NULL"
                 ).rowcount
         except (sqlite3.Error, OSError) as exc:

@@ -1,0 +1,207 @@
+"""The outbox: what the uploader reads from and marks in the visit log (DESIGN.md §6).
+
+It has its own SQLite connection, so the uploader can run in its own thread beside the daemon's
+loop (WAL lets both work; writes wait on the busy timeout). Only what DESIGN.md §4.3 allows is
+ever read out for sending: a manual entry's details are never selected.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from appliance.errors import StoreError
+from appliance.store.schema import SCHEMA_VERSION
+from appliance.store.visits import BUSY_TIMEOUT_MS, VisitLog, _explain
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    uuid: str
+    revision: int
+    payload: dict[str, Any]  # exactly what is sent
+
+
+class Outbox:
+    """Not thread-safe: one per thread."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            # Create (and migrate) it the way the daemon would; an empty outbox is valid.
+            VisitLog(self.path, check=False).close()
+        try:
+            self.conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)
+            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self.conn.execute("PRAGMA synchronous = FULL")
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        except (sqlite3.Error, OSError) as exc:
+            raise _explain(self.path, exc) from None
+        if version < SCHEMA_VERSION:
+            # An old database: let the writer's code migrate it.
+            self.conn.close()
+            VisitLog(self.path, check=False).close()
+            self.conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)
+            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self.conn.execute("PRAGMA synchronous = FULL")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _run(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        try:
+            return self.conn.execute(sql, params)
+        except (sqlite3.Error, OSError) as exc:
+            raise _explain(self.path, exc) from None
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def batch(self, limit: int) -> list[OutboxRecord]:
+        """The oldest unsent live records, with their tokens."""
+        rows = self._run(
+            "SELECT id, uuid, revision, kind, protocol, entered_at, left_at, clock_synced,"
+            " via_sensor FROM entries"
+            " WHERE synced_at IS NULL AND sync_error IS NULL AND origin = 'live'"
+            " ORDER BY id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        if not rows:
+            return []
+        tokens: dict[int, list[str]] = {}
+        ids = [r[0] for r in rows]
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            for entry_id, token in self._run(
+                f"SELECT entry_id, token FROM entry_tokens WHERE entry_id IN ({marks})"
+                " ORDER BY entry_id, first_seen",
+                part,
+            ):
+                tokens.setdefault(entry_id, []).append(token)
+        records = []
+        for entry_id, uuid, revision, kind, protocol, entered, left, synced, sensor in rows:
+            payload: dict[str, Any] = {
+                "uuid": uuid,
+                "kind": kind,
+                "entered_at": entered,
+                "clock_synced": bool(synced),
+            }
+            if kind == "app":
+                payload["protocol"] = protocol
+                payload["tokens"] = tokens.get(entry_id, [])
+            if left is not None:
+                payload["left_at"] = left
+            if sensor:
+                payload["via_sensor"] = True
+            records.append(OutboxRecord(uuid, revision, payload))
+        return records
+
+    def backlog(self) -> int:
+        row = self._run(
+            "SELECT count(*) FROM entries"
+            " WHERE synced_at IS NULL AND sync_error IS NULL AND origin = 'live'"
+        ).fetchone()
+        return int(row[0])
+
+    def rejected(self) -> int:
+        row = self._run("SELECT count(*) FROM entries WHERE sync_error IS NOT NULL").fetchone()
+        return int(row[0])
+
+    # -- marking ---------------------------------------------------------------------------
+
+    def mark_synced(self, records: Iterable[OutboxRecord], when: float) -> int:
+        """Mark acknowledged records; one that changed since it was read stays in the outbox."""
+        pairs = [(when, r.uuid, r.revision) for r in records]
+        try:
+            with self.conn:
+                before = self.conn.total_changes
+                self.conn.executemany(
+                    "UPDATE entries SET synced_at = ? WHERE uuid = ? AND revision = ?", pairs
+                )
+                return self.conn.total_changes - before
+        except (sqlite3.Error, OSError) as exc:
+            raise _explain(self.path, exc) from None
+
+    def mark_rejected(self, record: OutboxRecord, reason: str) -> None:
+        """The collector refuses this record: keep it, out of the outbox, with the reason."""
+        try:
+            with self.conn:
+                self.conn.execute(
+                    "UPDATE entries SET sync_error = ? WHERE uuid = ? AND revision = ?",
+                    (reason[:500], record.uuid, record.revision),
+                )
+        except (sqlite3.Error, OSError) as exc:
+            raise _explain(self.path, exc) from None
+
+    def retry_rejected(self) -> int:
+        """Put refused records back into the outbox (after a collector upgrade, say)."""
+        try:
+            with self.conn:
+                return self.conn.execute(
+                    "UPDATE entries SET sync_error = NULL WHERE sync_error IS NOT NULL"
+                ).rowcount
+        except (sqlite3.Error, OSError) as exc:
+            raise _explain(self.path, exc) from None
+
+    # -- alerts ----------------------------------------------------------------------------
+
+    def save_alerts(self, alerts: Iterable[dict[str, Any]], when: float) -> int:
+        """Keep the collector's alerts (idempotent by ID); returns how many were new."""
+        rows = []
+        for alert in alerts:
+            try:
+                rows.append(
+                    (
+                        str(alert["id"]),
+                        str(alert["kind"]),
+                        str(alert["created_at"]),
+                        when,
+                        json.dumps(alert.get("details", {}), ensure_ascii=False),
+                    )
+                )
+            except (KeyError, TypeError):
+                continue  # a malformed alert is skipped; the collector sends it again
+        try:
+            with self.conn:
+                before = self.conn.total_changes
+                self.conn.executemany(
+                    "INSERT OR IGNORE INTO alerts (id, kind, created_at, received_at, details)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    rows,
+                )
+                return self.conn.total_changes - before
+        except (sqlite3.Error, OSError) as exc:
+            raise _explain(self.path, exc) from None
+
+    def unacked_alerts(self) -> list[str]:
+        return [r[0] for r in self._run("SELECT id FROM alerts WHERE acked = 0 ORDER BY id")]
+
+    def mark_acked(self, ids: Iterable[str]) -> None:
+        try:
+            with self.conn:
+                self.conn.executemany(
+                    "UPDATE alerts SET acked = 1 WHERE id = ?", [(i,) for i in ids]
+                )
+        except (sqlite3.Error, OSError) as exc:
+            raise _explain(self.path, exc) from None
+
+    def alerts(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self._run(
+            "SELECT id, kind, created_at, details FROM alerts ORDER BY created_at DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        result = []
+        for alert_id, kind, created, details in rows:
+            try:
+                parsed = json.loads(details)
+            except ValueError:
+                parsed = {}
+            result.append({"id": alert_id, "kind": kind, "created_at": created, "details": parsed})
+        return result
+
+
+__all__ = ["Outbox", "OutboxRecord", "StoreError"]

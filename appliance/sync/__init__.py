@@ -1,0 +1,57 @@
+"""Sync with the provincial collector (DESIGN.md §6): the only requests importer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from appliance.config import Config
+from appliance.errors import ConfigError
+
+if TYPE_CHECKING:
+    from appliance.sync.uploader import Uploader
+
+
+def read_token(config: Config) -> str:
+    """The bearer token `checkpoint enroll` stored, or a ConfigError saying what to do."""
+    assert config.sync is not None
+    path = config.sync.token_path(config.directory)
+    try:
+        token = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"no sync token at {path}",
+            advice="enroll the unit: checkpoint enroll --server URL --code CODE",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the sync token {path}: {exc}") from None
+    if not token:
+        raise ConfigError(f"the sync token file {path} is empty", advice="enroll the unit again")
+    return token
+
+
+def build_uploader(config: Config, **options: Any) -> Uploader:
+    """An Uploader for this configuration (sync must be configured)."""
+    from appliance.sync.client import CollectorClient
+    from appliance.sync.uploader import Uploader
+
+    sync = config.sync
+    if sync is None or not sync.url:
+        raise ConfigError(
+            "sync is off (no [sync] url)",
+            advice="enroll the unit: checkpoint enroll --server URL --code CODE",
+        )
+    client = CollectorClient(
+        sync.url,
+        token=read_token(config),
+        ca_file=sync.ca_path(config.directory),
+        timeout=sync.timeout_s,
+    )
+    return Uploader(
+        config.storage.database,
+        client,
+        interval_s=sync.interval_s,
+        batch_size=sync.batch_size,
+        heartbeat_s=sync.heartbeat_s,
+        max_backoff_s=sync.max_backoff_s,
+        **options,
+    )

@@ -1,0 +1,164 @@
+"""``checkpoint enroll``: exchange a one-time code for this unit's identity and token.
+
+Afterwards sync works with no editing: the token (and the pinned CA, and the province key when
+the collector hands it out) sit beside the configuration with mode 0600, and the configuration
+records the collector's URL and the unit's ID, agency and door. Everything that can fail locally
+is checked *before* the code is spent, because a code works once.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import ssl
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+
+from appliance.config import SECRET_LENGTH, Config, parse_config
+from appliance.errors import CheckpointError, ConfigError
+from appliance.sync.client import CollectorClient, normalise_url
+
+TOKEN_NAME = "sync.token"
+CA_NAME = "province-ca.pem"
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolled:
+    checkpoint_id: str
+    agency: str
+    door: str
+    token_file: Path
+    ca_file: Path | None
+    key_file: Path | None
+    key_note: str | None
+
+
+def write_atomically(path: Path, data: bytes, mode: int) -> None:
+    """Replace ``path`` in one step with ``data``, created with ``mode`` (never readable by
+    others, not even for a moment), synced to the card before it takes the name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_private(path: Path, data: bytes) -> None:
+    write_atomically(path, data, 0o600)
+
+
+def _check_ca(ca: Path) -> bytes:
+    try:
+        data = ca.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"cannot read the CA file {ca}: {exc.strerror}") from None
+    try:
+        ssl.create_default_context(cadata=data.decode("ascii", "replace"))
+    except (ssl.SSLError, ValueError):
+        raise CheckpointError(f"{ca} is not a PEM CA certificate") from None
+    return data
+
+
+def enroll(
+    config_file: Path, config: Config, *, server: str, code: str, ca: Path | None
+) -> Enrolled:
+    url = normalise_url(server)
+    ca_data = _check_ca(ca) if ca is not None else None
+    directory = config_file.resolve().parent
+    # Preflight: the configuration must parse and the directory must be writable, or the code
+    # would be spent for nothing.
+    document = _read_document(config_file)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".enroll-probe-"):
+            pass
+    except OSError as exc:
+        raise CheckpointError(
+            f"cannot write in {directory} ({exc.strerror}): run as the user that owns it"
+        ) from None
+
+    token_file = directory / TOKEN_NAME
+    ca_file = directory / CA_NAME if ca_data is not None else None
+    pinned = ca if ca is not None else None
+    client = CollectorClient(url, ca_file=pinned)
+    try:
+        reply = client.enroll(code)
+    finally:
+        client.close()
+
+    write_private(token_file, reply["token"].encode() + b"\n")
+    if ca_file is not None and ca_data is not None:
+        write_private(ca_file, ca_data)
+    key_file, key_note = _province_key(config, reply)
+
+    checkpoint = document.setdefault("checkpoint", tomlkit.table())
+    checkpoint["id"] = reply["checkpoint_id"]
+    checkpoint["agency"] = reply["agency"]
+    checkpoint["door"] = reply["door"]
+    sync = document.setdefault("sync", tomlkit.table())
+    sync["url"] = url
+    sync["token_file"] = str(token_file)
+    if ca_file is not None:
+        sync["ca_file"] = str(ca_file)
+    text = tomlkit.dumps(document)
+    parse_config(tomlkit.parse(text).unwrap(), directory)  # what we write must load
+    mode = config_file.stat().st_mode & 0o777 if config_file.exists() else 0o644
+    write_atomically(config_file, text.encode("utf-8"), mode)
+    return Enrolled(
+        reply["checkpoint_id"], reply["agency"], reply["door"], token_file, ca_file, key_file,
+        key_note,
+    )  # fmt: skip
+
+
+def _read_document(config_file: Path) -> Any:
+    if not config_file.exists():
+        return tomlkit.document()
+    try:
+        text = config_file.read_text(encoding="utf-8")
+        document = tomlkit.parse(text)
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration {config_file}: {exc.strerror}") from None
+    except (UnicodeDecodeError, tomlkit.exceptions.TOMLKitError) as exc:
+        raise ConfigError(f"{config_file}: {exc}") from None
+    parse_config(document.unwrap(), config_file.resolve().parent, config_file)
+    return document
+
+
+def _province_key(config: Config, reply: dict[str, Any]) -> tuple[Path | None, str | None]:
+    """Install the province key the collector handed out, if it did."""
+    encoded = reply.get("province_key")
+    if not isinstance(encoded, str):
+        return None, None
+    try:
+        secret = base64.b64decode(encoded, validate=True)
+    except ValueError:
+        return None, "the collector's province key is not base64; key left as it was"
+    if len(secret) != SECRET_LENGTH:
+        return None, "the collector's province key has the wrong length; key left as it was"
+    path = config.privacy.key_file
+    note = None
+    if path.exists():
+        try:
+            current = path.read_bytes()
+        except OSError as exc:
+            return None, f"cannot read {path} ({exc.strerror}); key left as it was"
+        if current == secret:
+            return path, None
+        old = path.with_name(path.name + ".old")
+        shutil.copy2(path, old)
+        os.chmod(old, 0o600)
+        note = f"the province key differed from the collector's; the old one is in {old}"
+    write_private(path, secret)
+    return path, note

@@ -1,0 +1,306 @@
+"""The uploader: empties the outbox into the collector, and sends the unit's heartbeat.
+
+It runs in its own thread beside the daemon's loop (requests blocks), with its own SQLite
+connection. A record is marked synced only once the collector has acknowledged the batch that
+carried it, and only if it did not change meanwhile; a lost reply means the batch is sent again,
+which the collector recognises by the records' UUIDs. Failures back off exponentially with
+jitter (honouring ``Retry-After``), and a change in the network (a link or a route coming up)
+cuts the wait short, so a unit catches up soon after the network returns without hammering a
+collector that is down. A week's backlog goes in batches of ``batch_size``, one request at a
+time.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from appliance.errors import StoreError
+from appliance.store.outbox import Outbox, OutboxRecord
+from appliance.sync.client import (
+    CollectorClient,
+    Refused,
+    SyncError,
+    TlsError,
+    Transient,
+    Unauthorized,
+)
+
+log = logging.getLogger(__name__)
+
+NETWORK_POLL_S = 5.0
+PACE_S = 0.05  # between batches while catching up: the collector serves hundreds of units
+
+
+class Backoff:
+    """Exponential backoff with "equal jitter": a wait in [d/2, d], d doubling up to ``cap``."""
+
+    def __init__(self, base: float, cap: float, rng: random.Random | None = None) -> None:
+        self.base = base
+        self.cap = cap
+        self.failures = 0
+        self.rng = rng or random.Random()
+
+    def next(self, retry_after: float | None = None) -> float:
+        self.failures += 1
+        ceiling = min(self.cap, self.base * 2 ** min(self.failures - 1, 30))
+        delay = self.rng.uniform(ceiling / 2, ceiling)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, 24 * 3600))
+        return delay
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+def network_signature() -> int:
+    """Changes when a link, an address or a route changes (a cable, Wi-Fi, a DHCP lease)."""
+    parts = []
+    for name in ("/proc/net/route", "/proc/net/if_inet6", "/proc/net/ipv6_route"):
+        try:
+            parts.append(Path(name).read_text())
+        except OSError:
+            parts.append("")
+    return hash(tuple(parts))
+
+
+@dataclass
+class PushResult:
+    sent: int = 0
+    new: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    batches: int = 0
+
+
+@dataclass
+class SyncState:
+    """What the status file and the console show about sync."""
+
+    state: str = "starting"  # ok | offline | unauthorised | tls | error | starting
+    backlog: int | None = None
+    rejected: int = 0
+    last_success: float | None = None
+    last_attempt: float | None = None
+    last_error: str | None = None
+    next_attempt: float | None = None
+    last_heartbeat: float | None = None
+    server_time_offset: float | None = None
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self, now: float) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "state": self.state,
+            "backlog": self.backlog,
+            "rejected": self.rejected,
+            "last_success": self.last_success,
+            "last_error": self.last_error,
+            "alerts": self.alerts[:5],
+        }
+        if self.next_attempt is not None:
+            data["next_attempt_in_s"] = max(0.0, round(self.next_attempt - now, 1))
+        if self.server_time_offset is not None:
+            data["server_time_offset_s"] = round(self.server_time_offset, 1)
+        return data
+
+
+class Uploader:
+    def __init__(
+        self,
+        database: Path,
+        client: CollectorClient,
+        *,
+        interval_s: float = 60.0,
+        batch_size: int = 500,
+        heartbeat_s: float = 300.0,
+        max_backoff_s: float = 900.0,
+        health: Callable[[], dict[str, Any]] | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        network: Callable[[], int] = network_signature,
+        pace_s: float = PACE_S,
+    ) -> None:
+        self.database = database
+        self.client = client
+        self.interval_s = interval_s
+        self.batch_size = batch_size
+        self.heartbeat_s = heartbeat_s
+        self.health = health or dict
+        self.clock = clock
+        self.backoff = Backoff(min(interval_s, 30.0), max_backoff_s, rng)
+        self.network = network
+        self.pace_s = pace_s
+        self.status = SyncState()
+        self._outbox: Outbox | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- one push --------------------------------------------------------------------------
+
+    @property
+    def outbox(self) -> Outbox:
+        if self._outbox is None:
+            self._outbox = Outbox(self.database)
+        return self._outbox
+
+    def push(
+        self,
+        progress: Callable[[int, int], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> PushResult:
+        """Send the whole outbox, batch by batch; raises ``SyncError`` on the first failure
+        (what was acknowledged before it stays marked)."""
+        outbox = self.outbox
+        result = PushResult()
+        total = outbox.backlog()
+        self.status.backlog = total
+        self.status.last_attempt = self.clock()
+        while stop is None or not stop.is_set():
+            batch = outbox.batch(self.batch_size)
+            if not batch:
+                break
+            self._send(batch, result)
+            result.batches += 1
+            self.status.backlog = outbox.backlog()
+            if progress is not None:
+                progress(result.sent + result.rejected, max(total, result.sent + result.rejected))
+            if self.pace_s and len(batch) == self.batch_size:
+                time.sleep(self.pace_s)
+        self.status.rejected = outbox.rejected()
+        self.status.backlog = outbox.backlog()
+        return result
+
+    def _send(self, batch: list[OutboxRecord], result: PushResult) -> None:
+        try:
+            reply = self.client.send_visits([r.payload for r in batch])
+        except Refused as exc:
+            if exc.status not in (413, 422):
+                raise
+            if len(batch) > 1:
+                # Find the record the collector refuses; send the rest.
+                half = len(batch) // 2
+                self._send(batch[:half], result)
+                self._send(batch[half:], result)
+                return
+            log.warning("collector refuses record %s: %s", batch[0].uuid, exc)
+            self.outbox.mark_rejected(batch[0], str(exc))
+            result.rejected += 1
+            return
+        self.outbox.mark_synced(batch, self.clock())
+        result.sent += len(batch)
+        result.new += reply["new"]
+        result.duplicates += reply["duplicates"]
+
+    def heartbeat(self) -> list[dict[str, Any]]:
+        outbox = self.outbox
+        acked = outbox.unacked_alerts()
+        health = dict(self.health())
+        health["sync"] = {
+            "backlog": outbox.backlog(),
+            "rejected": outbox.rejected(),
+            "last_success": self.status.last_success,
+        }
+        sent_at = self.clock()
+        reply = self.client.heartbeat(health, acked, hostname=socket.gethostname())
+        received_at = self.clock()
+        outbox.mark_acked(acked)
+        alerts = [a for a in reply["alerts"] if isinstance(a, dict)]
+        new = outbox.save_alerts(alerts, received_at)
+        if new:
+            log.warning("collector sent %d new alert(s)", new)
+        server_time = reply.get("server_time")
+        if isinstance(server_time, int | float):
+            self.status.server_time_offset = float(server_time) - (sent_at + received_at) / 2
+        self.status.last_heartbeat = received_at
+        self.status.alerts = outbox.alerts(5)
+        return alerts
+
+    # -- the thread ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="uploader", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop; a request in flight is abandoned (its batch is simply sent again later)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """Send now (network back, or a person asked)."""
+        self._wake.set()
+
+    def _fail(self, exc: BaseException, now: float) -> float:
+        message = str(exc)
+        self.status.last_error = message
+        if isinstance(exc, Unauthorized):
+            self.status.state = "unauthorised"
+            delay = self.backoff.cap  # nothing changes until someone re-enrolls
+        elif isinstance(exc, TlsError):
+            self.status.state = "tls"
+            delay = self.backoff.cap
+        elif isinstance(exc, Transient):
+            self.status.state = "offline"
+            delay = self.backoff.next(exc.retry_after)
+        else:
+            self.status.state = "error"
+            delay = self.backoff.next()
+        log.warning("sync: %s (next try in %.0f s)", message, delay)
+        return now + delay
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception:  # never let the thread die silently
+            log.exception("uploader stopped")
+            self.status.state = "error"
+        finally:
+            if self._outbox is not None:
+                self._outbox.close()
+
+    def _loop(self) -> None:
+        next_push = next_heartbeat = self.clock()
+        signature = self.network()
+        while not self._stop.is_set():
+            now = self.clock()
+            if now >= next_push or self._wake.is_set():
+                self._wake.clear()
+                try:
+                    self.push(stop=self._stop)
+                except (SyncError, StoreError) as exc:
+                    next_push = self._fail(exc, self.clock())
+                else:
+                    self.backoff.reset()
+                    self.status.state = "ok"
+                    self.status.last_success = self.clock()
+                    self.status.last_error = None
+                    next_push = self.clock() + self.interval_s
+                self.status.next_attempt = next_push
+            if self.clock() >= next_heartbeat and self.status.state not in ("unauthorised", "tls"):
+                try:
+                    self.heartbeat()
+                except (SyncError, StoreError) as exc:
+                    log.info("heartbeat failed: %s", exc)
+                next_heartbeat = self.clock() + self.heartbeat_s
+            elif self.status.state in ("unauthorised", "tls"):
+                next_heartbeat = next_push
+            wait = min(next_push, next_heartbeat) - self.clock()
+            if self._wake.wait(max(0.0, min(wait, NETWORK_POLL_S))):
+                continue
+            current = self.network()
+            if current != signature:
+                signature = current
+                if self.status.state != "ok":
+                    log.info("network changed: sending now")
+                    self.backoff.reset()
+                    next_push = self.clock()

@@ -1,0 +1,1 @@
+"""The reference provincial server for Checkpoint door units (DESIGN.md §6)."""

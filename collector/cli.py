@@ -1,0 +1,340 @@
+"""``checkpoint-collector``: the provincial server and its admin commands.
+
+    checkpoint-collector serve --database URL [--host H --port P --tls-cert F --tls-key F]
+    checkpoint-collector codes create --database URL --agency A --door D [--expires 7d]
+    checkpoint-collector tokens create --database URL --role admin|official|health
+    checkpoint-collector report --database URL --from D --to D --format json|csv
+    checkpoint-collector export --database URL --from D --to D --format csv|json [-o F]
+    checkpoint-collector devices --database URL
+
+``--database`` is a path or ``sqlite:///path`` (SQLite) or ``postgresql://…`` (PostgreSQL);
+``CHECKPOINT_COLLECTOR_DATABASE`` may give it instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from appliance.errors import CheckpointError, UsageError
+from collector import service
+from collector.db import PostgresDatabase, SqliteDatabase, open_database
+
+Handler = Callable[[argparse.Namespace], int]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration(text: str) -> float:
+    """``7d``, ``12h``, ``30m``, ``90s`` or plain seconds."""
+    match = _DURATION.match(text.lower())
+    if not match or float(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 7d, 12h or 30m")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def zone(text: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise argparse.ArgumentTypeError(f"unknown time zone {text!r}") from None
+
+
+def _database(args: argparse.Namespace) -> SqliteDatabase | PostgresDatabase:
+    url = args.database or os.environ.get("CHECKPOINT_COLLECTOR_DATABASE")
+    if not url:
+        raise UsageError("no database: pass --database PATH|sqlite:///…|postgresql://…")
+    return open_database(url)
+
+
+def _read_key(path: Path) -> bytes:
+    try:
+        secret = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read the province key {path}: {exc.strerror}") from None
+    from appliance.config import SECRET_LENGTH
+
+    if len(secret) != SECRET_LENGTH:
+        raise UsageError(
+            f"the province key {path} must be {SECRET_LENGTH} bytes, it has {len(secret)}"
+        )
+    return secret
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from collector.app import Settings, create_app
+
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise UsageError("--tls-cert and --tls-key go together")
+    for path in (args.tls_cert, args.tls_key):
+        if path is not None and not path.is_file():
+            raise UsageError(f"no such file: {path}")
+    secret = _read_key(args.province_key) if args.province_key else None
+    db = _database(args)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if not args.tls_cert:
+        print(
+            "checkpoint-collector: serving plain HTTP; door units need HTTPS"
+            " (--tls-cert/--tls-key, or a TLS reverse proxy in front)",
+            file=sys.stderr,
+        )
+    app = create_app(Settings(db=db, zone=args.timezone, province_secret=secret))
+    try:
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            ssl_certfile=str(args.tls_cert) if args.tls_cert else None,
+            ssl_keyfile=str(args.tls_key) if args.tls_key else None,
+            log_level=args.log_level,
+            access_log=args.access_log,
+            timeout_graceful_shutdown=5,
+        )
+    finally:
+        db.close()
+    return 0
+
+
+def cmd_codes_create(args: argparse.Namespace) -> int:
+    db = _database(args)
+    try:
+        code = service.create_code(
+            db,
+            agency=args.agency,
+            door=args.door,
+            checkpoint_id=args.id,
+            expires_s=args.expires,
+            token_days=args.token_days,
+            now=time.time(),
+        )
+    finally:
+        db.close()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "code": code.code,
+                    "agency": code.agency,
+                    "door": code.door,
+                    "checkpoint_id": code.checkpoint_id,
+                    "expires_at": service.iso(code.expires_at),
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        print(code.code)
+        print(
+            f"for {code.agency} · {code.door}, valid until {service.iso(code.expires_at)},"
+            " usable once",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_codes_reenroll(args: argparse.Namespace) -> int:
+    db = _database(args)
+    try:
+        code = service.reenroll_code(db, args.id, now=time.time(), expires_s=args.expires)
+    finally:
+        db.close()
+    print(code.code)
+    return 0
+
+
+def cmd_tokens_create(args: argparse.Namespace) -> int:
+    db = _database(args)
+    try:
+        token = service.create_role_token(
+            db, args.role, label=args.label or args.role, now=time.time(), days=args.days
+        )
+    finally:
+        db.close()
+    print(token)
+    print(f"a {args.role} token; it is shown only now", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from collector.app import adoption_csv, adoption_json
+
+    db = _database(args)
+    try:
+        rows = service.adoption(db, args.first, args.last)
+    finally:
+        db.close()
+    if args.format == "csv":
+        sys.stdout.write(adoption_csv(rows))
+    else:
+        print(json.dumps(adoption_json(rows, args.first, args.last), ensure_ascii=False))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from collector.app import export_csv, export_jsonl
+
+    db = _database(args)
+    try:
+        rows = service.entries(db, args.first, args.last)
+        chunks = (
+            export_csv(rows, args.timezone)
+            if args.format == "csv"
+            else export_jsonl(rows, args.timezone)
+        )
+        if args.output in (None, "-"):
+            for chunk in chunks:
+                sys.stdout.write(chunk)
+        else:
+            target = Path(args.output)
+            partial = target.with_name(target.name + ".part")
+            with partial.open("w", encoding="utf-8", newline="") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+            partial.replace(target)  # never a half-written file under the final name
+    finally:
+        db.close()
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    db = _database(args)
+    try:
+        with db.transaction() as tx:
+            rows = tx.all(
+                "SELECT c.id, c.agency, c.door, c.last_seen_at, c.token_expires_at,"
+                " (SELECT count(*) FROM visits v WHERE v.checkpoint_id = c.id),"
+                " (SELECT count(*) FROM alerts a WHERE a.checkpoint_id = c.id"
+                "  AND a.acked_at IS NULL)"
+                " FROM checkpoints c ORDER BY c.agency, c.door, c.id"
+            )
+    finally:
+        db.close()
+    for cp, agency, door, seen, expires, visits, alerts in rows:
+        item: dict[str, Any] = {
+            "checkpoint_id": cp,
+            "agency": agency,
+            "door": door,
+            "last_seen_at": service.iso(seen),
+            "token_expires_at": service.iso(expires),
+            "visits": int(visits),
+            "pending_alerts": int(alerts),
+        }
+        print(json.dumps(item, ensure_ascii=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="checkpoint-collector",
+        description="The provincial server of Checkpoint door units, and its admin commands.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--database",
+            metavar="URL",
+            help="a path or sqlite:///path (SQLite), or postgresql://… (PostgreSQL)",
+        )
+        return p
+
+    p = with_db(sub.add_parser("serve", help="run the collector (uvicorn)"))
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8443, help="port (8443)")
+    p.add_argument("--tls-cert", type=Path, metavar="F", help="server certificate chain (PEM)")
+    p.add_argument("--tls-key", type=Path, metavar="F", help="its private key (PEM)")
+    p.add_argument(
+        "--province-key", type=Path, metavar="F", help="the province secret, for exposure checks"
+    )
+    p.add_argument(
+        "--timezone", type=zone, default=ZoneInfo("Asia/Ho_Chi_Minh"), help="for local days"
+    )
+    p.add_argument(
+        "--log-level", default="info", choices=("critical", "error", "warning", "info", "debug")
+    )
+    p.add_argument("--access-log", action="store_true", help="log every request")
+    p.set_defaults(handler=cmd_serve)
+
+    p = sub.add_parser("codes", help="one-time enrollment codes")
+    codes = p.add_subparsers(dest="codes_command", metavar="ACTION", required=True)
+    q = with_db(codes.add_parser("create", help="a code for one door unit"))
+    q.add_argument("--agency", required=True)
+    q.add_argument("--door", required=True)
+    q.add_argument("--id", help="the checkpoint ID to assign (default: generated)")
+    q.add_argument("--expires", type=duration, default=7 * 86400, help="lifetime (7d)")
+    q.add_argument(
+        "--token-days",
+        type=int,
+        default=service.DEFAULT_TOKEN_DAYS,
+        help=f"how long the unit's token lasts ({service.DEFAULT_TOKEN_DAYS} days)",
+    )
+    q.add_argument("--json", action="store_true", help="one JSON object instead of the code")
+    q.set_defaults(handler=cmd_codes_create)
+    q = with_db(codes.add_parser("reenroll", help="a code giving an enrolled unit a new token"))
+    q.add_argument("--id", required=True, help="the checkpoint ID")
+    q.add_argument("--expires", type=duration, default=7 * 86400, help="lifetime (7d)")
+    q.set_defaults(handler=cmd_codes_reenroll)
+
+    p = sub.add_parser("tokens", help="tokens for officials, the health authority, admins")
+    tokens = p.add_subparsers(dest="tokens_command", metavar="ACTION", required=True)
+    q = with_db(tokens.add_parser("create", help="print a new role token"))
+    q.add_argument("--role", required=True, choices=service.ROLES)
+    q.add_argument("--label", help="who holds it")
+    q.add_argument("--days", type=int, help="lifetime in days (default: until revoked)")
+    q.set_defaults(handler=cmd_tokens_create)
+
+    for name, handler, formats, default, text in (
+        ("report", cmd_report, ("json", "csv"), "json", "adoption per agency and day"),
+        ("export", cmd_export, ("csv", "json"), "csv", "every entry of the province"),
+    ):
+        p = with_db(sub.add_parser(name, help=text))
+        p.add_argument("--from", dest="first", type=day, required=True, metavar="YYYY-MM-DD")
+        p.add_argument("--to", dest="last", type=day, required=True, metavar="YYYY-MM-DD")
+        p.add_argument("--format", choices=formats, default=default)
+        if name == "export":
+            p.add_argument("-o", "--output", metavar="F", help="file (default: stdout)")
+            p.add_argument("--timezone", type=zone, default=ZoneInfo("Asia/Ho_Chi_Minh"))
+        p.set_defaults(handler=handler)
+
+    p = with_db(sub.add_parser("devices", help="enrolled units, one JSON object per line"))
+    p.set_defaults(handler=cmd_devices)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except CheckpointError as exc:
+        print(f"checkpoint-collector: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

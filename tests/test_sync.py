@@ -1,0 +1,460 @@
+"""Sync end to end: the device's uploader and `checkpoint enroll` against the real collector
+(uvicorn, TLS, trustme), through a proxy that drops, delays, fails and cuts requests, on SQLite
+and on PostgreSQL. Every record must arrive exactly once."""
+
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+import uuid as uuidlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from appliance.config import load_config
+from appliance.core.doorway import Entry, EntryUpdate
+from appliance.store import VisitLog
+from appliance.store.outbox import Outbox
+from appliance.sync import build_uploader
+from appliance.sync.client import CollectorClient, TlsError, Transient, Unauthorized
+from appliance.sync.uploader import Backoff, Uploader
+from tests.collector_harness import (  # noqa: F401
+    Collector,
+    Tls,
+    collector,
+    database_url,
+    postgres_server,
+    tls,
+)
+from tests.conftest import run_checkpoint
+from tests.faultproxy import Fault, FaultProxy, random_plan
+
+DAY = 86400
+MANUAL_NAME = "Nguyễn Thị Hồng Nhung"
+MANUAL_PHONE = "0912 345 678"
+
+
+def fill(db: Path, n: int, *, seed: int = 1, start: float | None = None) -> set[str]:
+    """n live entries of every kind, some app ones with later updates; returns their UUIDs."""
+    rng = random.Random(seed)
+    log = VisitLog(db)
+    t = start if start is not None else time.time() - 3 * DAY
+    uuids: set[str] = set()
+    for i in range(n):
+        t += rng.uniform(5, 120)
+        kind = rng.choice(["app", "app", "no_app", "manual"])
+        if kind == "manual":
+            uuids.add(log.add_manual(MANUAL_NAME, phone=MANUAL_PHONE, when=t))
+            continue
+        u = str(uuidlib.UUID(int=rng.getrandbits(128), version=4))
+        uuids.add(u)
+        if kind == "app":
+            token = f"{rng.getrandbits(128):032x}"
+            log.record(Entry(u, "app", t, protocol="bluezone", tokens=((token, t),)))
+            if i % 3 == 0:
+                log.record(EntryUpdate(u, left_at=t + 600))
+        else:
+            log.record(Entry(u, "no_app", t, via_sensor=True))
+        if i % 200 == 0:
+            log.flush()
+    log.close()
+    return uuids
+
+
+def device_config(tmp_path: Path, **sync: object) -> Path:
+    config = tmp_path / "device" / "checkpoint.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# the door unit's settings",
+        "[checkpoint]",
+        'agency = "(not enrolled)"',
+        "[storage]",
+        'database = "data/visits.db"',
+        "[privacy]",
+        'key_file = "province.key"',
+        "[ble]",
+        'source = "simulate"',
+        "[gpio]",
+        "enabled = false",
+    ]
+    if sync:
+        lines.append("[sync]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in sync.items()]
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return config
+
+
+def enrolled_device(tmp_path: Path, server: Collector, tls: Tls, **sync: object) -> Path:
+    config = device_config(tmp_path, **sync)
+    result = run_checkpoint(
+        ["enroll", "--server", server.url, "--code", server.code(), "--ca", str(tls.ca_file),
+         "--config", str(config)],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return config
+
+
+def collector_uuids(server: Collector) -> list[str]:
+    return [str(r[0]) for r in server.query("SELECT uuid FROM visits")]
+
+
+def local_uuids(db: Path) -> set[str]:
+    log = VisitLog(db, readonly=True)
+    try:
+        return {r[0] for r in log.db.execute("SELECT uuid FROM entries")}
+    finally:
+        log.close()
+
+
+# -- enrollment -----------------------------------------------------------------------------
+
+
+def test_enroll_stores_token_and_ca_privately_and_sync_works_without_editing(
+    collector: Collector, tls: Tls, tmp_path: Path
+) -> None:
+    config = enrolled_device(tmp_path, collector, tls)
+    directory = config.parent
+    for name in ("sync.token", "province-ca.pem", "province.key"):
+        mode = stat.S_IMODE((directory / name).stat().st_mode)
+        assert mode == 0o600, (name, oct(mode))
+    text = config.read_text(encoding="utf-8")
+    assert "# the door unit's settings" in text  # comments kept
+    data = tomllib.loads(text)
+    assert data["sync"]["url"] == collector.url
+    assert data["checkpoint"]["agency"] == "Sở Thông tin và Truyền thông"
+    assert data["checkpoint"]["id"].startswith("CP-")
+    # The province key the collector handed out is the one it checks exposures with.
+    assert (directory / "province.key").read_bytes() == collector.province_key
+    loaded = load_config(config)
+    assert loaded.sync is not None
+    assert loaded.sync.token_path(loaded.directory) == directory / "sync.token"
+    fill(loaded.storage.database, 20)
+    result = run_checkpoint(["sync", "--now", "--config", str(config)])
+    assert result.returncode == 0, result.stderr
+    assert "sent 20 record(s)" in result.stdout and "left 0" in result.stdout
+    assert len(collector_uuids(collector)) == 20
+
+
+def test_enroll_refuses_wrong_ca_and_used_code_with_clear_messages(
+    collector: Collector, tls: Tls, tmp_path: Path
+) -> None:
+    import trustme
+
+    other = trustme.CA()
+    other_ca = tmp_path / "other-ca.pem"
+    other.cert_pem.write_to_path(str(other_ca))
+    config = device_config(tmp_path)
+    code = collector.code()
+    wrong = run_checkpoint(
+        ["enroll", "--server", collector.url, "--code", code, "--ca", str(other_ca),
+         "--config", str(config)],
+    )  # fmt: skip
+    assert wrong.returncode == 1
+    assert "not trusted by the pinned CA" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+    assert not (config.parent / "sync.token").exists()
+    # TLS failed before the request: the code is not spent.
+    ok = run_checkpoint(
+        ["enroll", "--server", collector.url, "--code", code, "--ca", str(tls.ca_file),
+         "--config", str(config)],
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    again = run_checkpoint(
+        ["enroll", "--server", collector.url, "--code", code, "--ca", str(tls.ca_file),
+         "--config", str(config)],
+    )  # fmt: skip
+    assert again.returncode == 1
+    assert "already used" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+    plain = run_checkpoint(
+        ["enroll", "--server", collector.url.replace("https", "http"), "--code", code,
+         "--config", str(config)],
+    )  # fmt: skip
+    assert plain.returncode == 1 and "HTTPS" in plain.stderr
+
+
+def test_wrong_and_expired_tokens_and_wrong_ca_are_refused_with_clear_messages(
+    collector: Collector, tls: Tls, tmp_path: Path
+) -> None:
+    db = tmp_path / "visits.db"
+    fill(db, 5)
+    wrong = Uploader(db, CollectorClient(collector.url, token="cpd_wrong", ca_file=tls.ca_file))
+    with pytest.raises(Unauthorized, match="unknown device token"):
+        wrong.push()
+    info = collector.enroll()
+    from collector.db import open_database
+
+    store = open_database(collector.database)
+    with store.transaction(write=True) as tx:
+        tx.execute(
+            "UPDATE checkpoints SET token_expires_at = 1 WHERE id = ?", (info["checkpoint_id"],)
+        )
+    store.close()
+    expired = Uploader(db, CollectorClient(collector.url, token=info["token"], ca_file=tls.ca_file))
+    with pytest.raises(Unauthorized, match="expired"):
+        expired.push()
+    import trustme
+
+    other_ca = tmp_path / "other.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    bad_tls = Uploader(db, CollectorClient(collector.url, token=info["token"], ca_file=other_ca))
+    with pytest.raises(TlsError, match="pinned CA"):
+        bad_tls.push()
+    assert Outbox(db).backlog() == 5  # nothing marked: everything still waits
+    assert collector_uuids(collector) == []
+
+
+# -- exactly once through faults ------------------------------------------------------------
+
+
+def test_every_record_arrives_exactly_once_through_faults_and_a_collector_restart(
+    collector: Collector, tls: Tls, tmp_path: Path
+) -> None:
+    db = tmp_path / "visits.db"
+    expected = fill(db, 1500, seed=7)
+    token = collector.enroll()["token"]
+    base_plan = random_plan(seed=11, fault_rate=0.5)
+    restarts: list[int] = []
+
+    def plan(index: int, method: str, path: str) -> Fault:
+        if index in (9, 23):
+            # Kill the collector while this request is on its way in (SIGKILL: mid-batch).
+            restarts.append(index)
+            threading.Timer(0.005, lambda: collector.stop(kill=True)).start()
+            return Fault.PASS
+        return base_plan(index, method, path)
+
+    server_ssl = tls.ca.issue_cert("127.0.0.1").configure_cert  # the proxy's own certificate
+    import ssl
+
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ssl(server_ctx)
+    upstream_ctx = ssl.create_default_context(cafile=str(tls.ca_file))
+    proxy = FaultProxy(
+        "127.0.0.1", collector.port, server_ssl=server_ctx, upstream_ssl=upstream_ctx,
+        plan=plan, delay_s=2.0,
+    )  # fmt: skip
+    with proxy:
+        client = CollectorClient(proxy.url, token=token, ca_file=tls.ca_file, timeout=1.0)
+        uploader = Uploader(db, client, batch_size=100, pace_s=0)
+        failures = 0
+        deadline = time.monotonic() + 240
+        while Outbox(db).backlog() and time.monotonic() < deadline:
+            if collector.proc is not None and collector.proc.poll() is not None:
+                collector.start()  # what systemd's Restart= would do
+            try:
+                uploader.push()
+            except Transient:
+                failures += 1
+    assert Outbox(db).backlog() == 0, "the outbox did not empty"
+    got = collector_uuids(collector)
+    assert len(got) == len(set(got))  # no duplicates
+    assert set(got) == expected == local_uuids(db)
+    assert restarts == [9, 23] and failures > 10
+    assert sum(proxy.counts[f] for f in Fault if f is not Fault.PASS) > 10
+    # The content arrived too: ends of stays and tokens.
+    ended = {
+        str(r[0]) for r in collector.query("SELECT uuid FROM visits WHERE left_at IS NOT NULL")
+    }
+    log = VisitLog(db, readonly=True)
+    local_ended = {
+        r[0] for r in log.db.execute("SELECT uuid FROM entries WHERE left_at IS NOT NULL")
+    }
+    local_tokens = log.db.execute("SELECT count(*) FROM entry_tokens").fetchone()[0]
+    log.close()
+    assert ended == local_ended
+    assert collector.query("SELECT count(*) FROM visit_tokens") == [(local_tokens,)]
+
+
+def test_a_record_changed_after_sending_is_sent_again_and_merged(
+    collector: Collector, tls: Tls, tmp_path: Path
+) -> None:
+    db = tmp_path / "visits.db"
+    token = collector.enroll()["token"]
+    log = VisitLog(db)
+    t = time.time() - 3600
+    log.record(Entry("11111111-1111-4111-8111-111111111111", "app", t, "gaen", (("a" * 32, t),)))
+    log.flush()
+    uploader = Uploader(db, CollectorClient(collector.url, token=token, ca_file=tls.ca_file))
+    assert uploader.push().new == 1
+    log.record(EntryUpdate("11111111-1111-4111-8111-111111111111", token=("b" * 32, t + 900)))
+    log.record(EntryUpdate("11111111-1111-4111-8111-111111111111", left_at=t + 1800))
+    log.flush()
+    assert Outbox(db).backlog() == 1  # back in the outbox
+    result = uploader.push()
+    assert (result.new, result.duplicates) == (0, 1)
+    assert collector.query("SELECT left_at FROM visits") == [(t + 1800,)]
+    tokens = sorted(str(r[0]) for r in collector.query("SELECT token FROM visit_tokens"))
+    assert tokens == ["a" * 32, "b" * 32]
+    log.close()
+
+
+def test_a_record_the_collector_refuses_is_kept_and_counted_and_the_rest_goes(
+    collector: Collector, tls: Tls, tmp_path: Path
+) -> None:
+    db = tmp_path / "visits.db"
+    expected = fill(db, 40)
+    log = VisitLog(db)
+    log.db.execute("UPDATE entries SET entered_at = -5 WHERE id = 17")  # a corrupt clock reading
+    log.db.conn.commit()
+    bad = log.db.execute("SELECT uuid FROM entries WHERE id = 17").fetchone()[0]
+    log.close()
+    token = collector.enroll()["token"]
+    uploader = Uploader(db, CollectorClient(collector.url, token=token, ca_file=tls.ca_file))
+    result = uploader.push()
+    assert (result.sent, result.rejected) == (39, 1)
+    assert set(collector_uuids(collector)) == expected - {bad}
+    outbox = Outbox(db)
+    assert (outbox.backlog(), outbox.rejected()) == (0, 1)
+    assert bad in local_uuids(db)  # never deleted
+
+
+def test_only_what_the_privacy_model_allows_leaves_the_device(tmp_path: Path) -> None:
+    db = tmp_path / "visits.db"
+    fill(db, 200)
+    batch = Outbox(db).batch(1000)
+    text = json.dumps([r.payload for r in batch], ensure_ascii=False)
+    assert MANUAL_NAME not in text and MANUAL_PHONE not in text
+    allowed = {"uuid", "kind", "protocol", "entered_at", "left_at", "clock_synced", "via_sensor",
+               "tokens"}  # fmt: skip
+    assert {k for r in batch for k in r.payload} <= allowed
+    manual = [r.payload for r in batch if r.payload["kind"] == "manual"]
+    assert manual and all(set(p) == {"uuid", "kind", "entered_at", "clock_synced"} for p in manual)
+
+
+# -- backoff --------------------------------------------------------------------------------
+
+
+def test_backoff_doubles_with_jitter_up_to_the_cap_and_honours_retry_after() -> None:
+    backoff = Backoff(10, 300, random.Random(3))
+    delays = [backoff.next() for _ in range(8)]
+    for n, delay in enumerate(delays):
+        ceiling = min(300, 10 * 2**n)
+        assert ceiling / 2 <= delay <= ceiling
+    assert max(delays) <= 300 and delays[-1] >= 150
+    assert backoff.next(retry_after=1000) == 1000
+    backoff.reset()
+    assert backoff.next() <= 10
+
+
+def test_the_uploader_retries_with_backoff_and_sends_soon_after_the_network_returns(
+    collector: Collector, tls: Tls, tmp_path: Path
+) -> None:
+    db = tmp_path / "visits.db"
+    fill(db, 30)
+    token = collector.enroll()["token"]
+    collector.stop()
+    network = {"signature": 1}
+    uploader = Uploader(
+        db,
+        CollectorClient(collector.url, token=token, ca_file=tls.ca_file, timeout=2),
+        interval_s=5,
+        max_backoff_s=600,
+        heartbeat_s=3600,
+        network=lambda: network["signature"],
+        rng=random.Random(1),
+    )
+    uploader.start()
+    try:
+        deadline = time.monotonic() + 10
+        while uploader.backoff.failures < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert uploader.status.state == "offline"
+        assert "connection refused" in (uploader.status.last_error or "")
+        collector.start()
+        # Backoff would wait up to minutes; the network coming back (a new route) cuts it short.
+        network["signature"] = 2
+        deadline = time.monotonic() + 15
+        while uploader.status.state != "ok" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert uploader.status.state == "ok"
+        assert len(collector_uuids(collector)) == 30
+    finally:
+        uploader.stop()
+
+
+# -- in the daemon --------------------------------------------------------------------------
+
+
+def test_the_daemon_uploads_its_backlog_heartbeats_and_receives_alerts(
+    collector: Collector, tls: Tls, tmp_path: Path
+) -> None:
+    config = enrolled_device(tmp_path, collector, tls, interval_s=5.0, heartbeat_s=10.0)
+    loaded = load_config(config)
+    expected = fill(loaded.storage.database, 50)  # a week offline, say
+    checkpoint_id = loaded.checkpoint.id
+    from collector.db import open_database
+    from collector.service import add_alert
+
+    store = open_database(collector.database)
+    with store.transaction(write=True) as tx:
+        add_alert(tx, checkpoint_id, "exposure", {"visits": []}, time.time())
+    store.close()
+    env = {**os.environ, "RUNTIME_DIRECTORY": str(config.parent / "data"),
+           "CHECKPOINT_LOG_LEVEL": "WARNING"}  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "appliance", "run", "--simulate", "--config", str(config),
+         "--speed", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 40
+        status: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            try:
+                status = json.loads((config.parent / "data" / "status.json").read_text())
+            except (OSError, ValueError):
+                status = {}
+            sync = status.get("health", {}).get("sync", {})
+            if sync.get("state") == "ok" and sync.get("alerts"):
+                break
+            time.sleep(0.2)
+        sync = status["health"]["sync"]
+        assert sync["state"] == "ok", sync
+        assert sync["backlog"] == 0
+        assert sync["alerts"][0]["kind"] == "exposure"
+        assert set(collector_uuids(collector)) == expected  # simulated entries never leave
+        health = collector.query("SELECT health FROM checkpoints WHERE id = ?", (checkpoint_id,))
+        reported = json.loads(str(health[0][0]))
+        assert reported["health"]["scanner"]["state"] == "ok" and "sync" not in reported["health"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, proc.stderr.read() if proc.stderr else ""
+    shown = run_checkpoint(["sync", "--config", str(config)])
+    assert shown.returncode == 0 and "waiting to be sent: 0" in shown.stdout
+    assert "exposure" in shown.stdout
+
+
+def test_sync_without_enrollment_says_what_to_do(tmp_path: Path) -> None:
+    config = device_config(tmp_path, url="https://127.0.0.1:9")
+    result = run_checkpoint(["sync", "--now", "--config", str(config)])
+    assert result.returncode == 2
+    assert "no sync token" in result.stderr and "checkpoint enroll" in result.stderr
+
+
+def test_build_uploader_uses_the_pinned_ca_and_token_beside_the_config(
+    collector: Collector, tls: Tls, tmp_path: Path
+) -> None:
+    config = enrolled_device(tmp_path, collector, tls)
+    uploader = build_uploader(load_config(config))
+    assert uploader.client.ca_file == config.parent / "province-ca.pem"
+    assert uploader.client.token and uploader.client.token.startswith("cpd_")
+    reply = requests.post(
+        f"{collector.url}/v1/heartbeat",
+        json={"health": {}},
+        headers={"Authorization": f"Bearer {uploader.client.token}"},
+        verify=str(tls.ca_file),
+        timeout=5,
+    )
+    assert reply.status_code == 200
