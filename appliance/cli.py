@@ -265,11 +265,14 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     print(f"  token: {result.token_file} (mode 0600)")
     if result.ca_file is not None:
         print(f"  pinned CA: {result.ca_file} (mode 0600)")
+    else:
+        print("  no CA pinned (--ca): the system's CAs are trusted for the collector")
     if result.key_file is not None:
         print(f"  province key: {result.key_file} (mode 0600)")
     if result.key_note:
         print(f"  note: {result.key_note}")
     print(f"  configuration updated: {path}")
+    print("  restart the daemon to start syncing (systemctl restart checkpoint)")
     return 0
 
 
@@ -323,6 +326,7 @@ def _sync_now(config: Any, as_json: bool) -> int:
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from appliance.status import read_status, status_path
     from appliance.sync import build_uploader
 
     uploader = build_uploader(config, pace_s=0.0)
@@ -343,7 +347,10 @@ def _sync_now(config: Any, as_json: bool) -> int:
                     print(f"sent {done}/{total}", file=sys.stderr)
 
             result = uploader.push(progress)
-        alerts = uploader.heartbeat()
+        # A running daemon heartbeats itself (with its real health); only report for it
+        # when it is not running.
+        status = read_status(status_path(config)) or {}
+        alerts = [] if status.get("running") else uploader.heartbeat()
         backlog = uploader.outbox.backlog()
     finally:
         if uploader._outbox is not None:

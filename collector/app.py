@@ -48,12 +48,18 @@ class GzipRequest(Request):
 
     async def body(self) -> bytes:
         if not hasattr(self, "_body"):
+            too_big = BodyError(413, f"request body over {MAX_BODY} bytes: send smaller batches")
             length = self.headers.get("content-length")
             if length is not None and length.isdigit() and int(length) > MAX_BODY:
-                raise BodyError(413, f"request body over {MAX_BODY} bytes: send smaller batches")
-            raw = await super().body()
-            if len(raw) > MAX_BODY:
-                raise BodyError(413, f"request body over {MAX_BODY} bytes: send smaller batches")
+                raise too_big
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in self.stream():  # counted as it comes: chunked bodies too
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise too_big
+                chunks.append(chunk)
+            raw = b"".join(chunks)
             encoding = self.headers.get("content-encoding", "identity").strip().lower()
             if encoding == "gzip":
                 inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
@@ -77,6 +83,17 @@ class GzipRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             wrapped = GzipRequest(request.scope, request.receive)
+            if (
+                request.method == "POST"
+                and request.url.path != "/v1/enroll"
+                and "authorization" not in request.headers
+            ):
+                # No credentials: refuse before reading (and inflating) anything.
+                return JSONResponse(
+                    {"detail": "no bearer token: enroll the unit, or ask for a role token"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
             if request.method in ("POST", "PUT", "PATCH"):
                 try:
                     await wrapped.body()  # inflate now, so a bad body gets its own message
@@ -139,7 +156,11 @@ def create_app(settings: Settings) -> FastAPI:
         headers = {}
         if exc.status == 401:
             headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-        log.info("refused %s %s: %s %s", request.method, request.url.path, exc.status, exc)
+        # Refused credentials are an operator's business (a unit to re-enroll, or a probe).
+        level = logging.WARNING if exc.status in (401, 403, 409, 410) else logging.INFO
+        client = request.client.host if request.client else "?"
+        log.log(level, "refused %s %s from %s: %s %s", request.method, request.url.path, client,
+                exc.status, exc)  # fmt: skip
         return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -175,6 +196,9 @@ def create_app(settings: Settings) -> FastAPI:
         except (service.ServiceError, DatabaseError):
             raise
         except Exception as exc:
+            if _is_conflict(exc):
+                # Two requests raced for the same row (one code, one new ID): the loser is told.
+                raise service.ServiceError(409, "a concurrent request changed this; retry") from exc
             if _is_database_error(exc):
                 raise DatabaseError(str(exc)) from exc
             raise
@@ -343,6 +367,19 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": "ok", "database": settings.db.engine}
 
     return app
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    import sqlite3
+
+    if isinstance(exc, sqlite3.IntegrityError):
+        return True
+    try:
+        import psycopg
+
+        return isinstance(exc, psycopg.IntegrityError)
+    except ImportError:  # pragma: no cover
+        return False
 
 
 def _is_database_error(exc: BaseException) -> bool:

@@ -43,6 +43,16 @@ def duration(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
+def token_days(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= service.MAX_TOKEN_DAYS:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 1..{service.MAX_TOKEN_DAYS} days")
+    return value
+
+
 def day(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -285,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--expires", type=duration, default=7 * 86400, help="lifetime (7d)")
     q.add_argument(
         "--token-days",
-        type=int,
+        type=token_days,
         default=service.DEFAULT_TOKEN_DAYS,
         help=f"how long the unit's token lasts ({service.DEFAULT_TOKEN_DAYS} days)",
     )

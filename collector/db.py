@@ -47,6 +47,7 @@ SCHEMA_V1 = [
         created_at DOUBLE PRECISION NOT NULL,
         expires_at DOUBLE PRECISION NOT NULL,
         token_days INTEGER NOT NULL,
+        reenroll INTEGER NOT NULL DEFAULT 0, -- 1: may replace an enrolled unit's token
         used_at DOUBLE PRECISION,
         used_by TEXT
     )""",

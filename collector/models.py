@@ -10,7 +10,14 @@ import math
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 Token = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 LATEST = 4102444800.0  # 2100-01-01: beyond it a timestamp is a bug, not a visit
@@ -18,8 +25,28 @@ MAX_RECORDS = 5000
 EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(2099, 12, 31)  # an exposure check's first_day
 
 
+def _printable(value: Any) -> Any:
+    """No NUL and no lone surrogate in any text (PostgreSQL and UTF-8 refuse them)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text must be valid Unicode (a lone surrogate was sent)") from None
+    elif isinstance(value, list):
+        for item in value:
+            _printable(item)
+    return value
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_bad_text(cls, value: Any) -> Any:
+        return _printable(value)
 
 
 class EnrollRequest(Strict):
@@ -50,7 +77,8 @@ class VisitIn(Strict):
     left_at: float | None = Field(default=None, ge=0, le=LATEST)
     clock_synced: bool = True
     via_sensor: bool = False
-    tokens: list[Token] = Field(default_factory=list, max_length=1000)
+    # A desk phone shows ~100 identifiers a day; a month of them still fits.
+    tokens: list[Token] = Field(default_factory=list, max_length=5000)
 
     @model_validator(mode="after")
     def _consistent(self) -> VisitIn:

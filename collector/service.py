@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from appliance.core.exposure import Case, CaseIdentifier, case_tokens
 from appliance.errors import CheckpointError
+from appliance.store.visits import MAX_OPEN_STAY_S  # the device's overlap rule, shared
 from collector.db import PostgresDatabase, SqliteDatabase
 
 Db = SqliteDatabase | PostgresDatabase
@@ -29,10 +30,11 @@ ROLE_TOKEN_PREFIX = "cpr_"
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 CODE_LENGTH = 16  # 80 bits, typed as four groups of four
 DEFAULT_TOKEN_DAYS = 730
+MAX_TOKEN_DAYS = 3650
+MAX_CODE_LIFETIME_S = 366 * 86400
 # An exposure check widens each identifier's window by this much, as the device does
 # (appliance.exposure_check.DAY_SLACK): a phone clock a little off around midnight still matches.
 EXPOSURE_SLACK = timedelta(minutes=20)
-MAX_OPEN_STAY_S = 12 * 3600  # a stay with no end overlaps at most a working day
 
 
 class ServiceError(CheckpointError):
@@ -88,10 +90,10 @@ def create_code(
     agency, door = agency.strip(), door.strip()
     if not agency or not door:
         raise ServiceError(422, "an enrollment code needs an agency and a door")
-    if expires_s <= 0:
-        raise ServiceError(422, "the code's lifetime must be positive")
-    if token_days < 1:
-        raise ServiceError(422, "token_days must be at least 1")
+    if not 0 < expires_s <= MAX_CODE_LIFETIME_S:
+        raise ServiceError(422, "a code's lifetime must be between 1 s and 366 days")
+    if not 1 <= token_days <= MAX_TOKEN_DAYS:
+        raise ServiceError(422, f"token_days must be 1..{MAX_TOKEN_DAYS}")
     if checkpoint_id is not None:
         checkpoint_id = checkpoint_id.strip()
         if not checkpoint_id or len(checkpoint_id) > 64 or not checkpoint_id.isprintable():
@@ -130,13 +132,13 @@ def enroll(db: Db, code: str, *, now: float, hostname: str | None = None) -> Enr
     token = DEVICE_TOKEN_PREFIX + secrets.token_urlsafe(32)
     with db.transaction(write=True) as tx:
         row = tx.one(
-            "SELECT agency, door, checkpoint_id, expires_at, token_days, used_at, used_by"
-            " FROM enrollment_codes WHERE code_hash = ?",
+            "SELECT agency, door, checkpoint_id, expires_at, token_days, used_at, used_by,"
+            " reenroll FROM enrollment_codes WHERE code_hash = ?",
             (code_hash,),
         )
         if row is None:
             raise ServiceError(403, "unknown enrollment code: check it, or ask for a new one")
-        agency, door, wanted_id, expires_at, token_days, used_at, used_by = row
+        agency, door, wanted_id, expires_at, token_days, used_at, used_by, reenroll = row
         if used_at is not None:
             raise ServiceError(
                 410,
@@ -165,6 +167,13 @@ def enroll(db: Db, code: str, *, now: float, hostname: str | None = None) -> Enr
             )
         token_expires_at = now + int(token_days) * 86400
         existing = tx.one("SELECT revoked_at FROM checkpoints WHERE id = ?", (checkpoint_id,))
+        if existing is not None and not reenroll:
+            # Two codes made for one new ID: the second must not take the first unit over.
+            raise ServiceError(
+                409,
+                f"checkpoint {checkpoint_id} is already enrolled: ask for a re-enrollment code"
+                " (checkpoint-collector codes reenroll)",
+            )
         if existing is None:
             tx.execute(
                 "INSERT INTO checkpoints (id, agency, door, token_hash, token_expires_at,"
@@ -185,6 +194,8 @@ def enroll(db: Db, code: str, *, now: float, hostname: str | None = None) -> Enr
 
 def reenroll_code(db: Db, checkpoint_id: str, *, now: float, expires_s: float) -> NewCode:
     """A code that gives an existing checkpoint a new token (lost token, replaced card)."""
+    if not 0 < expires_s <= MAX_CODE_LIFETIME_S:
+        raise ServiceError(422, "a code's lifetime must be between 1 s and 366 days")
     with db.transaction() as tx:
         row = tx.one("SELECT agency, door FROM checkpoints WHERE id = ?", (checkpoint_id,))
     if row is None:
@@ -193,7 +204,7 @@ def reenroll_code(db: Db, checkpoint_id: str, *, now: float, expires_s: float) -
     with db.transaction(write=True) as tx:
         tx.execute(
             "INSERT INTO enrollment_codes (code_hash, agency, door, checkpoint_id, created_at,"
-            " expires_at, token_days) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " expires_at, token_days, reenroll) VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
             (digest(raw), row[0], row[1], checkpoint_id, now, now + expires_s, DEFAULT_TOKEN_DAYS),
         )
     return NewCode(format_code(raw), row[0], row[1], checkpoint_id, now + expires_s)
@@ -384,7 +395,7 @@ def heartbeat(
         tx.execute(
             "UPDATE checkpoints SET last_seen_at = ?, health = ?,"
             " hostname = coalesce(?, hostname) WHERE id = ?",
-            (now, json.dumps(health, ensure_ascii=False), hostname, checkpoint.id),
+            (now, _health_text(health), hostname, checkpoint.id),
         )
         done = [(now, alert_id, checkpoint.id) for alert_id in acked]
         if done:
@@ -402,6 +413,17 @@ def heartbeat(
         {"id": r[0], "kind": r[1], "created_at": iso(r[2]), "details": json.loads(r[3])}
         for r in rows
     ]
+
+
+def _health_text(health: dict[str, Any]) -> str:
+    """A unit's report as JSON text; escaped to ASCII only if it holds a lone surrogate
+    (which no database can store; NUL is always escaped by JSON)."""
+    text = json.dumps(health, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(health, ensure_ascii=True)
+    return text
 
 
 def add_alert(tx: Any, checkpoint_id: str, kind: str, details: dict[str, Any], now: float) -> str:
@@ -546,10 +568,15 @@ def exposure_check(
         ):
             end = left if left is not None else min(now, entered + MAX_OPEN_STAY_S)
             overlap = {"app": 0, "no_app": 0, "manual": 0}
+            # As on the device (VisitLog.overlapping_app_entries): an app stay with no end
+            # lasts until now, at most MAX_OPEN_STAY_S; entries without a stay (no app,
+            # manual) count if they came in during the visit.
             for kind, n in tx.all(
                 "SELECT kind, count(*) FROM visits WHERE checkpoint_id = ? AND uuid <> ?"
-                " AND entered_at < ? AND coalesce(left_at, entered_at) >= ? GROUP BY kind",
-                (cp, v_uuid, end, entered),
+                " AND entered_at < ? AND (CASE WHEN kind = 'app' THEN coalesce(left_at,"
+                " CASE WHEN entered_at + ? < ? THEN entered_at + ? ELSE ? END)"
+                " ELSE entered_at END) >= ? GROUP BY kind",
+                (cp, v_uuid, end, MAX_OPEN_STAY_S, now, MAX_OPEN_STAY_S, now, entered),
             ):
                 overlap[kind] = int(n)
             matches.append(

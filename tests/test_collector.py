@@ -232,6 +232,21 @@ def test_enrollment_codes_are_one_time_and_tokens_stored_hashed(
     taken = collector.cli("codes", "create", "--agency", "X", "--door", "Y", "--id", "TQ-STTTT-01")
     assert "already enrolled" in one_line_error(taken)
 
+    # Two codes made for one new ID before either is used: the second must not take over the
+    # unit the first enrolled; a re-enrollment code does, and the old token stops working.
+    twin_a = collector.code("Sở Y tế", "Cửa A", "--id", "TQ-SYT-02")
+    twin_b = collector.code("Sở Xây dựng", "Cửa B", "--id", "TQ-SYT-02")
+    first_twin = collector.enroll(twin_a)
+    refused = call(collector, "POST", "/v1/enroll", json={"code": twin_b})
+    assert refused.status_code == 409 and "codes reenroll" in refused.json()["detail"]
+    again_code = collector.cli("codes", "reenroll", "--id", "TQ-SYT-02")
+    assert again_code.returncode == 0, again_code.stderr
+    replaced = collector.enroll(again_code.stdout.strip())
+    assert (replaced["checkpoint_id"], replaced["agency"]) == ("TQ-SYT-02", "Sở Y tế")
+    old_token = call(collector, "POST", "/v1/heartbeat", token=first_twin["token"], json={})
+    assert old_token.status_code == 401
+    assert heartbeat(collector, replaced["token"])["alerts"] == []
+
     # Units racing with one code (PostgreSQL runs them concurrently): exactly one enrolls.
     for _ in range(3):
         contested = sql.code("Sở Tư pháp", "Cửa chính")
@@ -248,7 +263,7 @@ def test_enrollment_codes_are_one_time_and_tokens_stored_hashed(
 
     stored = dict(sql.rows("SELECT id, token_hash FROM checkpoints"))
     assert {reply["checkpoint_id"], sloppy.json()["checkpoint_id"], "TQ-STTTT-01"} <= set(stored)
-    assert len(stored) == 6
+    assert len(stored) == 7
     for enrolled in (reply, sloppy.json(), named):
         kept = stored[enrolled["checkpoint_id"]]
         assert kept != enrolled["token"]
@@ -573,6 +588,14 @@ def test_heartbeat_records_health(collector: Collector, sql: Sql) -> None:
     stored, hostname, seen = row[0]
     assert json.loads(stored) == health
     assert "mất điện" in stored  # kept as text, not \u escapes
+    # Text no database can store is refused or escaped, never a 500.
+    odd = call(collector, "POST", "/v1/heartbeat", token=unit["token"],
+               data='{"health": {"a": "\\ud800", "b": "\\u0000"}}',
+               headers={"Content-Type": "application/json"})  # fmt: skip
+    assert odd.status_code == 200, odd.text
+    nul = call(collector, "POST", "/v1/heartbeat", token=unit["token"],
+               json={"hostname": "tq\u0000door"})  # fmt: skip
+    assert nul.status_code == 422 and "hostname" in nul.json()["detail"]
     assert hostname == "tq-door-7"
     assert before - 2 <= seen <= after + 2
 
@@ -824,6 +847,7 @@ def test_exposure_check_bluezone_end_to_end(collector: Collector, sql: Sql) -> N
         visit("app", t - 3600, left_at=t - 3000),  # gone an hour before
         visit("no_app", t + 601),  # after the case left
         visit("manual", t - 10),  # a moment before the case came
+        visit("app", t - 300),  # came before and has not left (or its end is not synced yet)
     ]
     at_b = [
         visit("app", t, left_at=t + 600),
@@ -859,7 +883,7 @@ def test_exposure_check_bluezone_end_to_end(collector: Collector, sql: Sql) -> N
             "entered_local": "2025-03-10T17:05:00+07:00",
             "left_local": "2025-03-10T17:15:00+07:00",
             "matched_tokens": 1,
-            "overlapping": {"app": 2, "no_app": 1, "manual": 1},
+            "overlapping": {"app": 3, "no_app": 1, "manual": 1},
         }
     ]
 

@@ -177,6 +177,7 @@ def test_enroll_refuses_wrong_ca_and_used_code_with_clear_messages(
     )  # fmt: skip
     assert again.returncode == 1
     assert "already used" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+    assert "enrollment code already used" in collector.log_text()
     plain = run_checkpoint(
         ["enroll", "--server", collector.url.replace("https", "http"), "--code", code,
          "--config", str(config)],
@@ -213,6 +214,9 @@ def test_wrong_and_expired_tokens_and_wrong_ca_are_refused_with_clear_messages(
         bad_tls.push()
     assert Outbox(db).backlog() == 5  # nothing marked: everything still waits
     assert collector_uuids(collector) == []
+    # The collector's side says it too, for its operator.
+    server_log = collector.log_text()
+    assert "unknown device token" in server_log and "expired" in server_log
 
 
 # -- exactly once through faults ------------------------------------------------------------
@@ -343,7 +347,8 @@ def test_backoff_doubles_with_jitter_up_to_the_cap_and_honours_retry_after() -> 
         ceiling = min(300, 10 * 2**n)
         assert ceiling / 2 <= delay <= ceiling
     assert max(delays) <= 300 and delays[-1] >= 150
-    assert backoff.next(retry_after=1000) == 1000
+    assert backoff.next(retry_after=200) >= 200  # the collector's Retry-After is honoured…
+    assert backoff.next(retry_after=100_000) == 300  # …up to the cap
     backoff.reset()
     assert backoff.next() <= 10
 
@@ -359,8 +364,8 @@ def test_the_uploader_retries_with_backoff_and_sends_soon_after_the_network_retu
     uploader = Uploader(
         db,
         CollectorClient(collector.url, token=token, ca_file=tls.ca_file, timeout=2),
-        interval_s=5,
-        max_backoff_s=600,
+        interval_s=3600,  # backoff starts at 30 s: only the network's return can beat it here
+        max_backoff_s=3600,
         heartbeat_s=3600,
         network=lambda: network["signature"],
         rng=random.Random(1),
@@ -372,16 +377,112 @@ def test_the_uploader_retries_with_backoff_and_sends_soon_after_the_network_retu
             time.sleep(0.05)
         assert uploader.status.state == "offline"
         assert "connection refused" in (uploader.status.last_error or "")
+        assert uploader.status.next_attempt is not None
+        assert uploader.status.next_attempt - time.time() >= 10  # backing off
         collector.start()
-        # Backoff would wait up to minutes; the network coming back (a new route) cuts it short.
-        network["signature"] = 2
-        deadline = time.monotonic() + 15
+        network["signature"] = 2  # a route appeared (DHCP lease, cable plugged in)
+        deadline = time.monotonic() + 9
         while uploader.status.state != "ok" and time.monotonic() < deadline:
             time.sleep(0.1)
         assert uploader.status.state == "ok"
         assert len(collector_uuids(collector)) == 30
     finally:
         uploader.stop()
+
+
+def test_an_idle_unit_shows_offline_when_the_collector_is_away(
+    collector: Collector, tls: Tls, tmp_path: Path
+) -> None:
+    db = tmp_path / "visits.db"
+    token = collector.enroll()["token"]
+    collector.stop()
+    uploader = Uploader(db, CollectorClient(collector.url, token=token, ca_file=tls.ca_file))
+    uploader.start()
+    try:
+        deadline = time.monotonic() + 10
+        while uploader.status.state == "starting" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # Nothing to send, but the heartbeat found the collector away: not "ok".
+        assert uploader.status.state == "offline"
+        assert uploader.status.last_success is None
+    finally:
+        uploader.stop()
+
+
+def test_a_missing_pinned_ca_is_reported_and_the_uploader_keeps_running(
+    collector: Collector, tls: Tls, tmp_path: Path
+) -> None:
+    db = tmp_path / "visits.db"
+    fill(db, 3)
+    token = collector.enroll()["token"]
+    missing = tmp_path / "gone-ca.pem"
+    uploader = Uploader(db, CollectorClient(collector.url, token=token, ca_file=missing))
+    uploader.start()
+    try:
+        deadline = time.monotonic() + 10
+        while uploader.status.state == "starting" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert uploader.status.state == "tls"
+        assert "gone-ca.pem" in (uploader.status.last_error or "")
+        assert uploader._thread is not None and uploader._thread.is_alive()
+    finally:
+        uploader.stop()
+
+
+def test_records_changing_while_batches_are_in_flight_arrive_in_their_final_state(
+    collector: Collector, tls: Tls, tmp_path: Path
+) -> None:
+    db = tmp_path / "visits.db"
+    token = collector.enroll()["token"]
+    uploader = Uploader(
+        db, CollectorClient(collector.url, token=token, ca_file=tls.ca_file), batch_size=50
+    )
+    stop = threading.Event()
+    rng = random.Random(5)
+
+    def writer() -> None:
+        log = VisitLog(db)
+        t = time.time() - 7200
+        open_stays: list[str] = []
+        for i in range(600):
+            t += 1
+            u = str(uuidlib.UUID(int=rng.getrandbits(128), version=4))
+            log.record(Entry(u, "app", t, "bluezone", ((f"{rng.getrandbits(128):032x}", t),)))
+            open_stays.append(u)
+            if i % 3 == 0 and open_stays:
+                old = open_stays.pop(rng.randrange(len(open_stays)))
+                log.record(EntryUpdate(old, token=(f"{rng.getrandbits(128):032x}", t)))
+                log.record(EntryUpdate(old, left_at=t + 5))
+            if i % 20 == 0:
+                log.flush()
+        log.close()
+        stop.set()
+
+    VisitLog(db).close()
+    thread = threading.Thread(target=writer)
+    thread.start()
+    while not stop.is_set():
+        uploader.push()
+    thread.join()
+    uploader.push()  # what changed after the last pass
+    log = VisitLog(db, readonly=True)
+    local = {
+        r[0]: (r[1], r[2])
+        for r in log.db.execute(
+            "SELECT e.uuid, e.left_at, count(t.token) FROM entries e"
+            " JOIN entry_tokens t ON t.entry_id = e.id GROUP BY e.id"
+        )
+    }
+    log.close()
+    remote = {
+        str(r[0]): (r[1], int(str(r[2])))
+        for r in collector.query(
+            "SELECT v.uuid, v.left_at, count(t.token) FROM visits v"
+            " JOIN visit_tokens t ON t.visit_uuid = v.uuid GROUP BY v.uuid, v.left_at"
+        )
+    }
+    assert len(local) == 600
+    assert remote == local
 
 
 # -- in the daemon --------------------------------------------------------------------------
@@ -428,6 +529,8 @@ def test_the_daemon_uploads_its_backlog_heartbeats_and_receives_alerts(
         health = collector.query("SELECT health FROM checkpoints WHERE id = ?", (checkpoint_id,))
         reported = json.loads(str(health[0][0]))
         assert reported["health"]["scanner"]["state"] == "ok" and "sync" not in reported["health"]
+        stored_health = str(health[0][0])
+        assert MANUAL_NAME not in stored_health and MANUAL_PHONE not in stored_health
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0, proc.stderr.read() if proc.stderr else ""

@@ -165,7 +165,10 @@ class VisitLog:
         if update.left_at is not None:
             changed = (
                 conn.execute(
-                    "UPDATE entries SET left_at = ? WHERE uuid = ?", (update.left_at, update.uuid)
+                    # Never before the entry: a clock stepped back mid-stay must not make a
+                    # record the collector refuses.
+                    "UPDATE entries SET left_at = max(?, entered_at) WHERE uuid = ?",
+                    (update.left_at, update.uuid),
                 ).rowcount
                 > 0
             )
@@ -181,7 +184,8 @@ class VisitLog:
         if changed:
             # Back into the outbox, so the collector gets the stay's end and the new token.
             conn.execute(
-                "UPDATE entries SET revision = revision + 1, synced_at = NULL WHERE uuid = ?",
+                "UPDATE entries SET revision = revision + 1, synced_at = NULL,"
+                " sync_error = NULL WHERE uuid = ?",
                 (update.uuid,),
             )
 

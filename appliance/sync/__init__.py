@@ -53,5 +53,6 @@ def build_uploader(config: Config, **options: Any) -> Uploader:
         batch_size=sync.batch_size,
         heartbeat_s=sync.heartbeat_s,
         max_backoff_s=sync.max_backoff_s,
+        token_loader=lambda: read_token(config),
         **options,
     )

@@ -125,6 +125,9 @@ class CollectorClient:
             raise Transient(f"{self.url}: no answer within {self.timeout:g} s") from None
         except requests.exceptions.RequestException as exc:
             raise Transient(f"{self.url}: {_short(exc)}") from None
+        except OSError as exc:
+            # requests raises a bare OSError when the pinned CA file cannot be read.
+            raise TlsError(f"cannot use the pinned CA {self.ca_file}: {_short(exc)}") from None
         status = response.status_code
         if status >= 500 or status == 429 or status == 408:
             message, _ = _detail(response)

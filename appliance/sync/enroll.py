@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 import ssl
 import tempfile
 from dataclasses import dataclass
@@ -80,14 +79,18 @@ def enroll(
     # Preflight: the configuration must parse and the directory must be writable, or the code
     # would be spent for nothing.
     document = _read_document(config_file)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".enroll-probe-"):
-            pass
-    except OSError as exc:
-        raise CheckpointError(
-            f"cannot write in {directory} ({exc.strerror}): run as the user that owns it"
-        ) from None
+    for place in {directory, config.privacy.key_file.parent}:
+        try:
+            place.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=place, prefix=".enroll-probe-"):
+                pass
+        except OSError as exc:
+            raise CheckpointError(
+                f"cannot write in {place} ({exc.strerror or exc}): run as the user that owns it"
+            ) from None
+    key = config.privacy.key_file
+    if key.exists() and not os.access(key, os.R_OK):
+        raise CheckpointError(f"cannot read {key}: run as the user that owns it")
 
     token_file = directory / TOKEN_NAME
     ca_file = directory / CA_NAME if ca_data is not None else None
@@ -98,10 +101,15 @@ def enroll(
     finally:
         client.close()
 
+    # The code is spent now: whatever fails from here on must not lose what the collector
+    # gave, so each step goes on whatever the one before did, and the error says what is left.
     write_private(token_file, reply["token"].encode() + b"\n")
     if ca_file is not None and ca_data is not None:
         write_private(ca_file, ca_data)
-    key_file, key_note = _province_key(config, reply)
+    try:
+        key_file, key_note = _province_key(config, reply)
+    except OSError as exc:
+        key_file, key_note = None, f"the province key could not be written ({exc})"
 
     checkpoint = document.setdefault("checkpoint", tomlkit.table())
     checkpoint["id"] = reply["checkpoint_id"]
@@ -157,8 +165,7 @@ def _province_key(config: Config, reply: dict[str, Any]) -> tuple[Path | None, s
         if current == secret:
             return path, None
         old = path.with_name(path.name + ".old")
-        shutil.copy2(path, old)
-        os.chmod(old, 0o600)
+        write_private(old, current)
         note = f"the province key differed from the collector's; the old one is in {old}"
     write_private(path, secret)
     return path, note

@@ -53,7 +53,7 @@ class Backoff:
         ceiling = min(self.cap, self.base * 2 ** min(self.failures - 1, 30))
         delay = self.rng.uniform(ceiling / 2, ceiling)
         if retry_after is not None:
-            delay = max(delay, min(retry_after, 24 * 3600))
+            delay = max(delay, min(retry_after, self.cap))
         return delay
 
     def reset(self) -> None:
@@ -126,6 +126,7 @@ class Uploader:
         rng: random.Random | None = None,
         network: Callable[[], int] = network_signature,
         pace_s: float = PACE_S,
+        token_loader: Callable[[], str] | None = None,
     ) -> None:
         self.database = database
         self.client = client
@@ -137,6 +138,7 @@ class Uploader:
         self.backoff = Backoff(min(interval_s, 30.0), max_backoff_s, rng)
         self.network = network
         self.pace_s = pace_s
+        self.token_loader = token_loader
         self.status = SyncState()
         self._outbox: Outbox | None = None
         self._wake = threading.Event()
@@ -240,12 +242,15 @@ class Uploader:
         """Send now (network back, or a person asked)."""
         self._wake.set()
 
-    def _fail(self, exc: BaseException, now: float) -> float:
+    def _fail(self, exc: BaseException) -> float:
+        """Record a failure; returns how long to wait before the next try."""
         message = str(exc)
         self.status.last_error = message
         if isinstance(exc, Unauthorized):
             self.status.state = "unauthorised"
-            delay = self.backoff.cap  # nothing changes until someone re-enrolls
+            delay = self.backoff.cap  # nothing changes until someone re-enrolls…
+            if self._reload_token():
+                delay = self.backoff.next()  # …unless someone just did
         elif isinstance(exc, TlsError):
             self.status.state = "tls"
             delay = self.backoff.cap
@@ -256,51 +261,79 @@ class Uploader:
             self.status.state = "error"
             delay = self.backoff.next()
         log.warning("sync: %s (next try in %.0f s)", message, delay)
-        return now + delay
+        return delay
+
+    def _succeeded(self) -> None:
+        self.backoff.reset()
+        self.status.state = "ok"
+        self.status.last_success = self.clock()
+        self.status.last_error = None
+
+    def _reload_token(self) -> bool:
+        """Re-read the token file (the unit was enrolled again); True if it changed."""
+        if self.token_loader is None:
+            return False
+        try:
+            token = self.token_loader()
+        except Exception as exc:
+            log.info("cannot re-read the sync token: %s", exc)
+            return False
+        if token and token != self.client.token:
+            log.warning("sync: using the new token from the token file")
+            self.client.token = token
+            return True
+        return False
 
     def _run(self) -> None:
         try:
             self._loop()
-        except Exception:  # never let the thread die silently
-            log.exception("uploader stopped")
-            self.status.state = "error"
         finally:
             if self._outbox is not None:
                 self._outbox.close()
+                self._outbox = None
 
     def _loop(self) -> None:
-        next_push = next_heartbeat = self.clock()
+        # Scheduling runs on the monotonic clock: a wall clock corrected backwards (a Pi without
+        # an RTC) must not stall sync for the size of the correction.
+        mono = time.monotonic
+        next_push = next_heartbeat = mono()
         signature = self.network()
         while not self._stop.is_set():
-            now = self.clock()
-            if now >= next_push or self._wake.is_set():
+            if mono() >= next_push or self._wake.is_set():
                 self._wake.clear()
                 try:
-                    self.push(stop=self._stop)
+                    result = self.push(stop=self._stop)
                 except (SyncError, StoreError) as exc:
-                    next_push = self._fail(exc, self.clock())
+                    next_push = mono() + self._fail(exc)
+                    next_heartbeat = max(next_heartbeat, next_push)
+                except Exception as exc:  # a bug must not end sync for good
+                    log.exception("uploader")
+                    next_push = mono() + self._fail(exc)
                 else:
-                    self.backoff.reset()
-                    self.status.state = "ok"
-                    self.status.last_success = self.clock()
-                    self.status.last_error = None
-                    next_push = self.clock() + self.interval_s
-                self.status.next_attempt = next_push
-            if self.clock() >= next_heartbeat and self.status.state not in ("unauthorised", "tls"):
+                    if result.batches:
+                        self._succeeded()
+                    next_push = mono() + self.interval_s
+                self.status.next_attempt = self.clock() + (next_push - mono())
+            if mono() >= next_heartbeat:
                 try:
                     self.heartbeat()
                 except (SyncError, StoreError) as exc:
-                    log.info("heartbeat failed: %s", exc)
-                next_heartbeat = self.clock() + self.heartbeat_s
-            elif self.status.state in ("unauthorised", "tls"):
-                next_heartbeat = next_push
-            wait = min(next_push, next_heartbeat) - self.clock()
+                    # The heartbeat is how an idle unit finds out the collector is away.
+                    next_heartbeat = next_push = mono() + self._fail(exc)
+                    self.status.next_attempt = self.clock() + (next_push - mono())
+                except Exception as exc:
+                    log.exception("heartbeat")
+                    next_heartbeat = mono() + self._fail(exc)
+                else:
+                    self._succeeded()
+                    next_heartbeat = mono() + self.heartbeat_s
+            wait = min(next_push, next_heartbeat) - mono()
             if self._wake.wait(max(0.0, min(wait, NETWORK_POLL_S))):
                 continue
             current = self.network()
             if current != signature:
                 signature = current
                 if self.status.state != "ok":
-                    log.info("network changed: sending now")
+                    log.info("network changed: trying now")
                     self.backoff.reset()
-                    next_push = self.clock()
+                    next_push = next_heartbeat = mono()
