@@ -123,8 +123,54 @@ async def _bluetooth_checks(config: Config) -> list[Check]:
     return checks
 
 
+def _sync_checks(config: Config) -> list[Check]:
+    """The token's file mode, the pinned CA, and the collector answering over TLS."""
+    import stat
+
+    from appliance.sync import read_token
+    from appliance.sync.client import CollectorClient, SyncError
+
+    sync = config.sync
+    if sync is None or not sync.url:
+        return [Check("WARN", "sync", "off (no [sync] url): enroll with `checkpoint enroll`")]
+    checks = []
+    path = sync.token_path(config.directory)
+    try:
+        token = read_token(config)
+    except CheckpointError as exc:
+        return [Check("FAIL", "sync token", str(exc))]
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        checks.append(Check("FAIL", "sync token", f"{path} is mode {mode:o}: chmod 600 {path}"))
+    else:
+        checks.append(Check("PASS", "sync token", f"{path} (mode {mode:o})"))
+    ca = sync.ca_path(config.directory)
+    if ca is None:
+        checks.append(Check("WARN", "pinned CA", "none: the system's CAs are trusted"))
+    client = CollectorClient(sync.url, token=token, ca_file=ca, timeout=min(sync.timeout_s, 10))
+    try:
+        me = client.whoami()
+    except SyncError as exc:
+        checks.append(Check("FAIL", "collector", str(exc)))
+    else:
+        checks.append(Check(
+            "PASS", "collector",
+            f"{sync.url} answers over TLS; this unit is {me['checkpoint_id']}, token valid until"
+            f" {me.get('token_expires_at')}",
+        ))  # fmt: skip
+        if me["checkpoint_id"] != config.checkpoint.id:
+            checks.append(Check(
+                "FAIL", "checkpoint id",
+                f"the configuration says {config.checkpoint.id}, the collector"
+                f" {me['checkpoint_id']}: enroll again",
+            ))  # fmt: skip
+    finally:
+        client.close()
+    return checks
+
+
 def run_doctor(config: Config, out: Callable[[str], None] = print) -> int:
-    checks = _local_checks(config)
+    checks = _local_checks(config) + _sync_checks(config)
     if config.ble.source == "bluez":
         checks += asyncio.run(_bluetooth_checks(config))
     for check in checks:

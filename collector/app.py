@@ -262,6 +262,17 @@ def create_app(settings: Settings) -> FastAPI:
         )
         return {"received": result.received, "new": result.new, "duplicates": result.duplicates}
 
+    @app.get("/v1/device", response_model=models.DeviceReply, tags=["device"])
+    def whoami(creds: Creds) -> dict[str, Any]:
+        """Who this token belongs to and until when (for `checkpoint doctor`); changes nothing."""
+        checkpoint = guarded(lambda: service.device(settings.db, token_of(creds), now=now()))
+        return {
+            "checkpoint_id": checkpoint.id,
+            "agency": checkpoint.agency,
+            "door": checkpoint.door,
+            "token_expires_at": service.iso(checkpoint.token_expires_at),
+        }
+
     @app.post("/v1/heartbeat", response_model=models.HeartbeatReply, tags=["device"])
     def heartbeat(body: models.HeartbeatRequest, creds: Creds) -> dict[str, Any]:
         """Report the unit's health and acknowledge alerts; the reply carries its alerts."""

@@ -105,6 +105,13 @@ class IngestReply(Strict):
     )
 
 
+class DeviceReply(Strict):
+    checkpoint_id: str
+    agency: str
+    door: str
+    token_expires_at: str | None
+
+
 class HeartbeatRequest(Strict):
     health: dict[str, Any] = Field(
         default_factory=dict, description="the unit's health: scanner, beacon, clock, backlog…"

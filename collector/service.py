@@ -218,6 +218,7 @@ class Checkpoint:
     id: str
     agency: str
     door: str
+    token_expires_at: float | None = None
 
 
 def device(db: Db, token: str | None, *, now: float) -> Checkpoint:
@@ -243,7 +244,7 @@ def device(db: Db, token: str | None, *, now: float) -> Checkpoint:
             f"the token of {checkpoint_id} expired on {iso(expires_at)}:"
             " enroll the unit again with a new code",
         )
-    return Checkpoint(checkpoint_id, agency, door)
+    return Checkpoint(checkpoint_id, agency, door, expires_at)
 
 
 def create_role_token(db: Db, role: str, *, label: str, now: float, days: int | None = None) -> str:

@@ -561,3 +561,24 @@ def test_build_uploader_uses_the_pinned_ca_and_token_beside_the_config(
         timeout=5,
     )
     assert reply.status_code == 200
+
+
+def test_doctor_checks_the_token_the_ca_and_the_collector(
+    collector: Collector, tls: Tls, tmp_path: Path
+) -> None:
+    config = enrolled_device(tmp_path, collector, tls)
+    good = run_checkpoint(["doctor", "--config", str(config)])
+    assert "PASS  sync token:" in good.stdout
+    assert "PASS  collector:" in good.stdout and "answers over TLS" in good.stdout
+    (config.parent / "sync.token").chmod(0o644)
+    loose = run_checkpoint(["doctor", "--config", str(config)])
+    assert (
+        loose.returncode == 1
+        and "FAIL  sync token:" in loose.stdout
+        and "chmod 600" in loose.stdout
+    )
+    (config.parent / "sync.token").chmod(0o600)
+    collector.stop()
+    away = run_checkpoint(["doctor", "--config", str(config)])
+    assert away.returncode == 1
+    assert "FAIL  collector:" in away.stdout and "connection refused" in away.stdout

@@ -100,9 +100,10 @@ class CollectorClient:
     def close(self) -> None:
         self.session.close()
 
-    def _post(self, path: str, body: dict[str, Any], *, compress: bool = False) -> Any:
-        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        headers = {"Content-Type": "application/json"}
+    def _post(self, path: str, body: dict[str, Any] | None, *, compress: bool = False) -> Any:
+        method = "POST" if body is not None else "GET"
+        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode() if body else b""
+        headers = {"Content-Type": "application/json"} if body is not None else {}
         if compress:
             data = gzip.compress(data, compresslevel=6)
             headers["Content-Encoding"] = "gzip"
@@ -111,7 +112,9 @@ class CollectorClient:
         self.bytes_sent += len(data)
         where = f"{self.url}{path}"
         try:
-            response = self.session.post(where, data=data, headers=headers, timeout=self.timeout)
+            response = self.session.request(
+                method, where, data=data or None, headers=headers, timeout=self.timeout
+            )
         except requests.exceptions.SSLError as exc:
             reason = str(exc)
             if "CERTIFICATE_VERIFY_FAILED" in reason or "certificate verify failed" in reason:
@@ -157,6 +160,13 @@ class CollectorClient:
         for field in ("checkpoint_id", "token", "agency", "door"):
             if not isinstance(reply, dict) or not isinstance(reply.get(field), str):
                 raise SyncError(f"the collector's enrollment reply has no {field}")
+        return dict(reply)
+
+    def whoami(self) -> dict[str, Any]:
+        """The collector's view of this unit's token (changes nothing on the server)."""
+        reply = self._post("/v1/device", None)
+        if not isinstance(reply, dict) or not isinstance(reply.get("checkpoint_id"), str):
+            raise Transient("the collector's reply is not the protocol's")
         return dict(reply)
 
     def send_visits(self, records: list[dict[str, Any]]) -> dict[str, int]:
