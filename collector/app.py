@@ -107,6 +107,7 @@ class GzipRoute(APIRoute):
 bearer = HTTPBearer(auto_error=False, description="a device token or a role token")
 Creds = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 Fmt = Annotated[Literal["json", "csv"], Query(description="json or csv")]
+Lang = Annotated[Literal["vi", "en"], Query(description="CSV headers: vi (default) or en")]
 From = Annotated[date, Query(alias="from", description="first local day, YYYY-MM-DD")]
 To = Annotated[date, Query(alias="to", description="last local day, YYYY-MM-DD")]
 
@@ -318,25 +319,29 @@ def create_app(settings: Settings) -> FastAPI:
     # -- officials --------------------------------------------------------------------------
 
     @app.get("/v1/reports/adoption", tags=["officials"])
-    def adoption(first: From, last: To, creds: Creds, format: Fmt = "json") -> Response:
+    def adoption(
+        first: From, last: To, creds: Creds, format: Fmt = "json", lang: Lang = "vi"
+    ) -> Response:
         """Entries per agency and day: with app, no app detected, manual, adoption rate."""
         guarded(
             lambda: service.role(settings.db, token_of(creds), ("official", "health"), now=now())
         )
         rows = guarded(lambda: service.adoption(settings.db, first, last))
         if format == "csv":
-            return Response(adoption_csv(rows), media_type="text/csv; charset=utf-8")
+            return Response(adoption_csv(rows, lang), media_type="text/csv; charset=utf-8")
         return JSONResponse(adoption_json(rows, first, last))
 
     @app.get("/v1/exports/entries", tags=["officials"])
-    def export(first: From, last: To, creds: Creds, format: Fmt = "csv") -> StreamingResponse:
+    def export(
+        first: From, last: To, creds: Creds, format: Fmt = "csv", lang: Lang = "vi"
+    ) -> StreamingResponse:
         """Every entry of the province (no tokens, no personal data), streamed in time order."""
         guarded(lambda: service.role(settings.db, token_of(creds), ("official",), now=now()))
         guarded(lambda: service.check_days(first, last))
         rows = service.entries(settings.db, first, last)
         if format == "csv":
             return StreamingResponse(
-                export_csv(rows, settings.zone),
+                export_csv(rows, settings.zone, lang),
                 media_type="text/csv; charset=utf-8",
                 headers={"Content-Disposition": f'attachment; filename="entries-{first}.csv"'},
             )
@@ -425,12 +430,31 @@ def adoption_json(rows: list[service.AdoptionRow], first: date, last: date) -> d
 
 
 ADOPTION_HEADERS = ("day", "agency", "app", "no_app", "manual", "total", "adoption_rate")
+# What officials read in Excel: Vietnamese by default, English on request (lang=en).
+CSV_HEADERS: dict[str, dict[str, tuple[str, ...]]] = {
+    "adoption": {
+        "en": ADOPTION_HEADERS,
+        "vi": ("Ngày", "Cơ quan", "Có ứng dụng", "Không phát hiện ứng dụng", "Ghi tay", "Tổng",
+               "Tỷ lệ cài đặt"),
+    },
+    "entries": {
+        "en": service.EXPORT_COLUMNS,
+        "vi": ("Mã lượt vào", "Điểm kiểm soát", "Cơ quan", "Cửa", "Loại", "Ứng dụng", "Giờ vào",
+               "Giờ ra", "Đồng hồ đã đồng bộ", "Qua cảm biến"),
+    },
+}  # fmt: skip
+KIND_LABELS = {
+    "en": {"app": "app", "no_app": "no_app", "manual": "manual"},
+    "vi": {"app": "Có ứng dụng", "no_app": "Không phát hiện ứng dụng", "manual": "Ghi tay"},
+}
+BOM = "\ufeff"  # Excel reads a CSV file as UTF-8 only with it
 
 
-def adoption_csv(rows: list[service.AdoptionRow]) -> str:
+def adoption_csv(rows: list[service.AdoptionRow], lang: str = "vi") -> str:
     out = io.StringIO()
+    out.write(BOM)
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(ADOPTION_HEADERS)
+    writer.writerow(CSV_HEADERS["adoption"][lang])
     for row in rows:
         data = row.as_json()
         writer.writerow([_csv_safe(data[h]) for h in ADOPTION_HEADERS])
@@ -450,15 +474,18 @@ def _local(t: float | None, zone: ZoneInfo) -> str:
     return "" if t is None else datetime.fromtimestamp(t, zone).isoformat(timespec="seconds")
 
 
-def export_csv(rows: Iterator[tuple[Any, ...]], zone: ZoneInfo) -> Iterator[str]:
+def export_csv(rows: Iterator[tuple[Any, ...]], zone: ZoneInfo, lang: str = "vi") -> Iterator[str]:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    yield "\ufeff"  # Excel reads the file as UTF-8 only with the BOM
-    writer.writerow(service.EXPORT_COLUMNS)
+    yield BOM
+    writer.writerow(CSV_HEADERS["entries"][lang])
+    kinds = KIND_LABELS[lang]
     for n, row in enumerate(rows, 1):
         writer.writerow(
             [
-                *(_csv_safe(v) for v in row[:6]),
+                *(_csv_safe(v) for v in row[:4]),
+                kinds.get(row[4], row[4]),
+                _csv_safe(row[5]),
                 _local(row[6], zone),
                 _local(row[7], zone),
                 int(row[8]),

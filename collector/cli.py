@@ -195,7 +195,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     finally:
         db.close()
     if args.format == "csv":
-        sys.stdout.write(adoption_csv(rows))
+        sys.stdout.write(adoption_csv(rows, args.lang))
     else:
         print(json.dumps(adoption_json(rows, args.first, args.last), ensure_ascii=False))
     return 0
@@ -208,7 +208,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         rows = service.entries(db, args.first, args.last)
         chunks = (
-            export_csv(rows, args.timezone)
+            export_csv(rows, args.timezone, args.lang)
             if args.format == "csv"
             else export_jsonl(rows, args.timezone)
         )
@@ -322,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--from", dest="first", type=day, required=True, metavar="YYYY-MM-DD")
         p.add_argument("--to", dest="last", type=day, required=True, metavar="YYYY-MM-DD")
         p.add_argument("--format", choices=formats, default=default)
+        p.add_argument(
+            "--lang", choices=("vi", "en"), default="vi", help="CSV headers (vi by default)"
+        )
         if name == "export":
             p.add_argument("-o", "--output", metavar="F", help="file (default: stdout)")
             p.add_argument("--timezone", type=zone, default=ZoneInfo("Asia/Ho_Chi_Minh"))

@@ -685,12 +685,16 @@ def test_adoption_report_per_agency_and_local_day(collector: Collector, sql: Sql
     }
 
     as_csv = call(
-        collector, "GET", "/v1/reports/adoption", token=official, params={**DAYS, "format": "csv"}
+        collector,
+        "GET",
+        "/v1/reports/adoption",
+        token=official,
+        params={**DAYS, "format": "csv", "lang": "en"},
     )
     assert as_csv.status_code == 200
     assert as_csv.headers["content-type"].startswith("text/csv")
     text = as_csv.content.decode("utf-8")
-    assert text.splitlines()[0] == "day,agency,app,no_app,manual,total,adoption_rate"
+    assert text.splitlines()[0] == "\ufeffday,agency,app,no_app,manual,total,adoption_rate"
     assert _csv_rows(text) == [_as_csv(r) for r in EXPECTED_ROWS]
 
     one_day = call(
@@ -705,7 +709,9 @@ def test_adoption_report_per_agency_and_local_day(collector: Collector, sql: Sql
     cli_json = collector.cli("report", "--from", DAYS["from"], "--to", DAYS["to"])
     assert cli_json.returncode == 0, cli_json.stderr
     assert json.loads(cli_json.stdout) == report
-    cli_csv = collector.cli("report", "--from", DAYS["from"], "--to", DAYS["to"], "--format", "csv")
+    cli_csv = collector.cli(
+        "report", "--from", DAYS["from"], "--to", DAYS["to"], "--format", "csv", "--lang", "en"
+    )
     assert cli_csv.returncode == 0, cli_csv.stderr
     assert _csv_rows(cli_csv.stdout) == _csv_rows(text)
 
@@ -735,7 +741,20 @@ def test_entry_export_csv_jsonl_and_cli(collector: Collector, sql: Sql, tmp_path
     a, b = seed_two_agencies(collector, sql)
     official = sql.role_token("official")
 
-    reply = call(collector, "GET", "/v1/exports/entries", token=official, params=DAYS)
+    vi = call(collector, "GET", "/v1/exports/entries", token=official, params=DAYS)
+    assert vi.status_code == 200, vi.text
+    vi_rows = _csv_rows(vi.content.decode("utf-8"))  # what an official opens: Vietnamese
+    assert list(vi_rows[0])[:5] == ["Mã lượt vào", "Điểm kiểm soát", "Cơ quan", "Cửa", "Loại"]
+    assert {r["Loại"] for r in vi_rows} == {"Có ứng dụng", "Không phát hiện ứng dụng", "Ghi tay"}
+    assert vi_rows[0]["Giờ vào"] == "2025-03-10T00:00:00+07:00"
+    vi_report = call(collector, "GET", "/v1/reports/adoption", token=official,
+                     params={**DAYS, "format": "csv"})  # fmt: skip
+    assert vi_report.content.startswith("\ufeff".encode())
+    assert "Tỷ lệ cài đặt" in list(_csv_rows(vi_report.content.decode())[0])
+
+    reply = call(
+        collector, "GET", "/v1/exports/entries", token=official, params={**DAYS, "lang": "en"}
+    )
     assert reply.status_code == 200, reply.text
     assert reply.headers["content-type"].startswith("text/csv")
     raw = reply.content
@@ -776,7 +795,9 @@ def test_entry_export_csv_jsonl_and_cli(collector: Collector, sql: Sql, tmp_path
     assert "tokens" not in items[0]
 
     out = tmp_path / "entries.csv"
-    result = collector.cli("export", "--from", DAYS["from"], "--to", DAYS["to"], "-o", str(out))
+    result = collector.cli(
+        "export", "--from", DAYS["from"], "--to", DAYS["to"], "--lang", "en", "-o", str(out)
+    )
     assert result.returncode == 0, result.stderr
     assert out.read_bytes() == raw
     assert not (tmp_path / "entries.csv.part").exists()
@@ -793,7 +814,9 @@ def test_entry_export_csv_jsonl_and_cli(collector: Collector, sql: Sql, tmp_path
     assert sent_ok(collector, a["token"], many)["new"] == 2500
     april = {"from": "2025-04-01", "to": "2025-04-01"}
     big = _csv_rows(
-        call(collector, "GET", "/v1/exports/entries", token=official, params=april).content.decode()
+        call(
+            collector, "GET", "/v1/exports/entries", token=official, params={**april, "lang": "en"}
+        ).content.decode()
     )
     assert [r["uuid"] for r in big] == [r["uuid"] for r in many]
 
@@ -802,11 +825,17 @@ def test_entry_export_csv_jsonl_and_cli(collector: Collector, sql: Sql, tmp_path
     unit = enroll_as(collector, sql, '=HYPERLINK("http://x")', "+Cửa")
     sent_ok(collector, unit["token"], [visit("no_app", ts("2025-05-01T03:00:00"))])
     rows = _csv_rows(
-        call(collector, "GET", "/v1/exports/entries", token=official, params=may).content.decode()
+        call(
+            collector, "GET", "/v1/exports/entries", token=official, params={**may, "lang": "en"}
+        ).content.decode()
     )
     assert rows[0]["agency"] == '\'=HYPERLINK("http://x")' and rows[0]["door"] == "'+Cửa"
     report = call(
-        collector, "GET", "/v1/reports/adoption", token=official, params={**may, "format": "csv"}
+        collector,
+        "GET",
+        "/v1/reports/adoption",
+        token=official,
+        params={**may, "format": "csv", "lang": "en"},
     )
     assert _csv_rows(report.content.decode())[0]["agency"] == '\'=HYPERLINK("http://x")'
 
