@@ -14,6 +14,7 @@ import math
 import os
 import re
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
 from typing import Any, TextIO
@@ -462,9 +463,13 @@ def cmd_beacon(args: argparse.Namespace) -> int:
         return content_at(key, when, section.format, ibeacon)
 
     from appliance.logs import logging_setup
+    from appliance.status import beacon_status_path, write_status
 
     logging_setup()
-    return CheckpointBeacon(config.ble.adapter, content).run()
+    where = beacon_status_path(config)
+    return CheckpointBeacon(
+        config.ble.adapter, content, on_state=lambda state: write_status(where, state)
+    ).run()
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -476,7 +481,87 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_console(args: argparse.Namespace) -> int:
     from appliance.console.live import run_console
 
-    return run_console(config_of(args), once=args.once, duration=args.duration)
+    if args.export:
+        from appliance.console.live import export_screen
+
+        width, height = args.size
+        export_screen(config_of(args), args.export, lang=args.lang, width=width, height=height)
+        return 0
+    return run_console(config_of(args), once=args.once, duration=args.duration, lang=args.lang)
+
+
+def screen_size(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d+)x(\d+)", text.strip())
+    if not match or not (40 <= int(match[1]) <= 400 and 10 <= int(match[2]) <= 200):
+        raise argparse.ArgumentTypeError(f"{text!r}: give COLUMNSxROWS, e.g. 80x25")
+    return int(match[1]), int(match[2])
+
+
+def cmd_log_visitor(args: argparse.Namespace) -> int:
+    """A visitor recorded by hand: through the daemon when it runs (its only writer), else
+    straight into the visit log."""
+    from appliance.inbox import REJECTED, inbox_dir
+    from appliance.status import read_status, status_path
+    from appliance.store import VisitLog
+    from appliance.visitors import submit_visitor, validate
+
+    config = config_of(args)
+    lang = args.lang or config.checkpoint.language
+    visitor = validate(args.name, args.org, args.phone, args.purpose, lang=lang)
+    database = config.storage.database
+    status = read_status(status_path(config))
+    if status is not None and status.get("running"):
+        entry_uuid, request = submit_visitor(database, visitor)
+        deadline = time.monotonic() + args.wait
+        while time.monotonic() < deadline and request.exists():
+            time.sleep(0.1)
+        if _recorded(database, entry_uuid):
+            print(text_of("form_saved", lang) + f" ({entry_uuid})")
+            return 0
+        if (inbox_dir(database) / REJECTED / request.name).exists():
+            raise CheckpointError(
+                f"the daemon refused the entry (see its log); it is kept in"
+                f" {inbox_dir(database) / REJECTED / request.name}"
+            )
+        print(text_of("form_queued", lang) + f" ({entry_uuid})")
+        return 0
+    log = VisitLog(database)
+    try:
+        from appliance import clock
+
+        entry_uuid = log.add_manual(
+            visitor.name,
+            organisation=visitor.organisation,
+            phone=visitor.phone,
+            purpose=visitor.purpose,
+            clock_synced=clock.is_synchronized(),
+        )
+    finally:
+        log.close()
+    print(text_of("form_saved", lang) + f" ({entry_uuid})")
+    return 0
+
+
+def text_of(key: str, lang: str) -> str:
+    from appliance.console.messages import text
+
+    return text(key, lang)
+
+
+def _recorded(database: Any, entry_uuid: str) -> bool:
+    from appliance.store import VisitLog
+
+    try:
+        log = VisitLog(database, readonly=True, check=False)
+    except CheckpointError:
+        return False
+    try:
+        return (
+            log.db.execute("SELECT 1 FROM entries WHERE uuid = ?", (entry_uuid,)).fetchone()
+            is not None
+        )
+    finally:
+        log.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -617,10 +702,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(handler=cmd_sync)
 
-    p = sub.add_parser("console", parents=[common], help="the receptionist's live screen")
+    p = sub.add_parser(
+        "console",
+        parents=[common],
+        help="the receptionist's live screen",
+        description="Full screen: health, today's counts, the latest entries, alerts. Keys: n "
+        "records a visitor, m mutes the buzzer, q quits. Reads the visit log read-only.",
+    )
     p.add_argument("--once", action="store_true", help="print one screen and exit")
     p.add_argument("--duration", type=float, default=None, help="exit after this many seconds")
+    p.add_argument("--lang", choices=("vi", "en"), help="default: [checkpoint] language")
+    p.add_argument(
+        "--export", metavar="F", help="save one screen with rich's export (.svg, .html or text)"
+    )
+    p.add_argument(
+        "--size", type=screen_size, default=(80, 25), metavar="WxH", help="for --export (80x25)"
+    )
     p.set_defaults(handler=cmd_console)
+
+    p = sub.add_parser(
+        "log-visitor",
+        parents=[common],
+        help="record a visitor by hand (the receptionist)",
+        description="A manual entry: the details stay on this unit (only the count and time are "
+        "synced) and are deleted after retention_days.",
+    )
+    p.add_argument("--name", required=True, help="full name, as written (diacritics kept)")
+    p.add_argument("--org", help="organisation")
+    p.add_argument("--phone", help="phone number")
+    p.add_argument("--purpose", help="purpose of the visit")
+    p.add_argument("--lang", choices=("vi", "en"), help="language of messages")
+    p.add_argument(
+        "--wait", type=float, default=5.0, help="seconds to wait for the daemon to record it"
+    )
+    p.set_defaults(handler=cmd_log_visitor)
 
     return parser
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import shutil
 import signal
@@ -114,6 +115,7 @@ class Daemon:
         self.uploader: Uploader | None = None
         self.sync_problem: str | None = None
         self.last_status: dict[str, Any] = {}
+        self.muted_until = 0.0  # wall time; the console shows it
 
     # -- composition -----------------------------------------------------------------------
 
@@ -322,6 +324,7 @@ class Daemon:
                 if wall - last_flush >= FLUSH_S:
                     last_flush = wall
                     self._flush()
+                    self._inbox()
                 if wall - last_retention >= RETENTION_EVERY_S:
                     last_retention = wall
                     self._retention()
@@ -331,6 +334,62 @@ class Daemon:
             except Exception:  # the ticker is the daemon's heartbeat: it must go on
                 self.errors += 1
                 log.exception("error in the ticker")
+
+    def _inbox(self) -> None:
+        """Apply what the console and `checkpoint log-visitor` asked for (appliance.inbox)."""
+        from appliance import inbox
+        from appliance.visitors import VisitorError, validate
+
+        for path in inbox.pending(self.config.storage.database)[:50]:
+            request = inbox.read(path)
+            if request is None:
+                continue
+            data = request.data
+            if request.kind == "mute":
+                minutes = data.get("minutes", self.config.gpio.mute_minutes)
+                if (
+                    isinstance(minutes, bool)
+                    or not isinstance(minutes, int | float)
+                    or not 0 < minutes <= 24 * 60
+                ):
+                    inbox.reject(path, f"bad minutes {minutes!r}")
+                    continue
+                at = data.get("at")
+                asked = float(at) if isinstance(at, int | float) and math.isfinite(at) else None
+                until = (asked if asked is not None else time.time()) + float(minutes) * 60
+                left = until - time.time()
+                if left > 0:  # a request read late (the daemon was down) mutes what is left
+                    self.muted_until = until
+                    if self.door is not None:
+                        self.door.mute(left / 60)
+                    log.info("muted for %.0f s from the console", left)
+                inbox.done(path)
+            elif request.kind == "manual":
+                try:
+                    visitor = validate(
+                        data.get("name"), data.get("organisation"), data.get("phone"),
+                        data.get("purpose"), lang="en",
+                    )  # fmt: skip
+                    at = float(data["at"])
+                    entry_uuid = str(data["uuid"])
+                    if not (math.isfinite(at) and 0 < at < 4102444800):  # before 2100
+                        raise ValueError(f"bad time {at!r}")
+                except (VisitorError, KeyError, TypeError, ValueError) as exc:
+                    inbox.reject(path, str(exc))
+                    continue
+                try:
+                    self.store.add_manual(
+                        visitor.name, organisation=visitor.organisation, phone=visitor.phone,
+                        purpose=visitor.purpose, when=at, entry_uuid=entry_uuid,
+                        clock_synced=self.pipeline.clock_synced(),
+                    )  # fmt: skip
+                except StoreError as exc:
+                    log.error("manual entry waits in the inbox: %s", exc)
+                    return  # kept: tried again next tick
+                log.info("manual entry recorded from the console")
+                inbox.done(path)
+            else:
+                inbox.reject(path, f"unknown request {request.kind!r}")
 
     def _flush(self) -> None:
         try:
@@ -405,6 +464,18 @@ class Daemon:
             "gpio": self.door.status() if self.door is not None else {"state": "off"},
         }
 
+    def _door_state(self) -> dict[str, Any]:
+        """What the box is doing besides greeting and prompting: muted, quiet hours."""
+        from appliance.gpio.patterns import in_quiet_hours, parse_quiet_hours
+
+        zone = ZoneInfo(self.config.checkpoint.timezone)
+        quiet = in_quiet_hours(
+            datetime.fromtimestamp(self.now(), zone),
+            parse_quiet_hours(self.config.gpio.quiet_hours),
+        )
+        muted_until = self.muted_until if self.muted_until > time.time() else None
+        return {"muted_until": muted_until, "quiet_hours": quiet}
+
     def _sync_health(self) -> dict[str, Any]:
         if self.uploader is not None:
             return self.uploader.status.as_json(time.time())
@@ -441,6 +512,7 @@ class Daemon:
             "tracked": tracker.tracked,
             "today": today,
             "last_signal": self.last_signal,
+            "door": self._door_state(),
         }
         self.last_status = status
         try:

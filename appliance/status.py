@@ -17,6 +17,8 @@ from appliance.config import Config
 
 STATUS_NAME = "status.json"
 STALE_AFTER_S = 10.0  # the daemon writes every second; older than this, it is not running
+BEACON_STATUS_NAME = "beacon.json"
+BEACON_STALE_S = 30.0  # the beacon reports every 5 s
 
 
 def status_path(config: Config) -> Path:
@@ -26,6 +28,26 @@ def status_path(config: Config) -> Path:
     if os.geteuid() == 0:
         return Path("/run/checkpoint") / STATUS_NAME
     return config.storage.database.parent / STATUS_NAME
+
+
+def beacon_status_path(config: Config) -> Path:
+    """Where `checkpoint beacon` (its own process) reports its state, beside the daemon's."""
+    return status_path(config).with_name(BEACON_STATUS_NAME)
+
+
+def read_beacon_status(config: Config, now: float | None = None) -> dict[str, Any]:
+    """The beacon's state for the console: off (no [beacon]), ok, error, or not running."""
+    if config.beacon is None:
+        return {"state": "off"}
+    try:
+        state = json.loads(beacon_status_path(config).read_text(encoding="utf-8"))
+        updated = float(state["updated_at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {"state": "stopped"}
+    now = time.time() if now is None else now
+    if not isinstance(state, dict) or now - updated > BEACON_STALE_S:
+        return {"state": "stopped"}
+    return state
 
 
 def write_status(path: Path, status: dict[str, Any]) -> None:

@@ -105,10 +105,13 @@ class CheckpointBeacon:
         adapter: str,
         content: Callable[[datetime], BeaconContent],
         clock: Callable[[], float] = time.time,
+        on_state: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.adapter = adapter
         self.content = content
         self.clock = clock
+        self.on_state = on_state  # told after every refresh (the console shows it)
+        self.last_error: str | None = None
         self.registered: BeaconContent | None = None
         self.registrations = 0
         self._advert: Any = None
@@ -160,13 +163,33 @@ class CheckpointBeacon:
             current = self.content(datetime.fromtimestamp(self.clock(), UTC))
             if current != self.registered:
                 self.register()
-        except Exception:
+            self.last_error = None
+        except Exception as exc:
+            self.last_error = str(exc)
             log.exception("beacon registration failed; retrying")
+        self._report()
         return True  # keep the GLib timer
+
+    def _report(self) -> None:
+        if self.on_state is None:
+            return
+        try:
+            self.on_state(
+                {
+                    "state": "ok" if self.registered is not None else "error",
+                    "message": self.last_error,
+                    "registrations": self.registrations,
+                    "updated_at": time.time(),
+                }
+            )
+        except Exception as exc:  # a full disk must not stop the beacon
+            log.warning("cannot report the beacon's state: %s", exc)
 
     def _registration_failed(self, error: Exception) -> None:
         log.error("BlueZ refused the beacon: %s; retrying", error)
         self.registered = None  # the next refresh registers again
+        self.last_error = str(error)
+        self._report()
 
     def on_bluez_owner_changed(self, name: str, old: str, new: str) -> None:
         """bluetoothd came back (a new owner of org.bluez): it forgot every advertisement."""

@@ -24,6 +24,15 @@ MESSAGES: dict[str, dict[str, str]] = {
     "off": {"vi": "tắt", "en": "off"},
     "unsynchronised": {"vi": "chưa đồng bộ", "en": "not synchronised"},
     "starting": {"vi": "đang khởi động", "en": "starting"},
+    "unknown": {"vi": "không rõ", "en": "unknown"},
+    # The scanner supervisor's states (appliance/ble/health.py).
+    "bluez-missing": {"vi": "bluetoothd không chạy", "en": "bluetoothd not running"},
+    "bluez-unresponsive": {"vi": "bluetoothd không trả lời", "en": "bluetoothd not answering"},
+    "adapter-missing": {"vi": "mất bộ thu Bluetooth", "en": "adapter missing"},
+    "not-discovering": {"vi": "đang quét lại", "en": "restarting the scan"},
+    "power-cycling": {"vi": "đang bật lại bộ thu", "en": "power-cycling the adapter"},
+    "failed": {"vi": "không khôi phục được", "en": "did not recover"},
+    "restarting": {"vi": "đang khởi động lại", "en": "restarting"},
     "offline": {"vi": "mất kết nối, sẽ thử lại", "en": "offline, will retry"},
     "unauthorised": {"vi": "máy chủ từ chối, cần đăng ký lại", "en": "refused: enroll again"},
     "tls": {"vi": "sai chứng chỉ máy chủ", "en": "server certificate not trusted"},
@@ -38,6 +47,96 @@ MESSAGES: dict[str, dict[str, str]] = {
     "idle": {"vi": "Đang chờ", "en": "Waiting"},
     "empty": {"vi": "Chưa có lượt vào nào hôm nay", "en": "No entries yet today"},
     "quit": {"vi": "Ctrl+C để thoát", "en": "Ctrl+C to quit"},
+    "beacon": {"vi": "Beacon", "en": "Beacon"},
+    "stopped": {"vi": "không chạy", "en": "not running"},
+    "token": {"vi": "Mã", "en": "Token"},
+    "keys": {
+        "vi": "n: ghi tay khách   m: tắt còi   q: thoát",
+        "en": "n: record a visitor   m: mute   q: quit",
+    },
+    "muted_until": {"vi": "Đã tắt còi đến {time}", "en": "Buzzer muted until {time}"},
+    "quiet_hours": {"vi": "Giờ yên lặng (còi tắt)", "en": "Quiet hours (buzzer off)"},
+    "muted": {"vi": "Đã tắt còi", "en": "Buzzer muted"},
+    "waiting_inbox": {"vi": "{n} lượt ghi tay chờ ghi", "en": "{n} manual entries waiting"},
+    "more_alerts": {"vi": "… và {n} cảnh báo khác", "en": "… and {n} more alerts"},
+    # Faults: what is wrong, and what to do about it.
+    "fault_daemon": {
+        "vi": "Dịch vụ không chạy: lượt vào không được ghi. Khởi động lại thiết bị hoặc báo CNTT.",
+        "en": "The service is not running: entries are not recorded. Restart the unit or call IT.",
+    },
+    "fault_scanner": {
+        "vi": "Lỗi Bluetooth ({state}): đang tự khắc phục; nếu kéo dài, khởi động lại thiết bị.",
+        "en": "Bluetooth fault ({state}): recovering by itself; if it lasts, restart the unit.",
+    },
+    "fault_store": {
+        "vi": "Lỗi cơ sở dữ liệu: {message}. Báo bộ phận CNTT.",
+        "en": "Database fault: {message}. Call IT.",
+    },
+    "fault_disk": {
+        "vi": "Thẻ nhớ sắp đầy: báo bộ phận CNTT.",
+        "en": "The SD card is nearly full: call IT.",
+    },
+    "fault_clock": {
+        "vi": "Đồng hồ chưa đồng bộ: kiểm tra mạng; giờ của lượt vào được đánh dấu.",
+        "en": "The clock is not synchronised: check the network; entries are flagged.",
+    },
+    "fault_gpio": {
+        "vi": "Đèn/còi lỗi: kiểm tra dây nối; lượt vào vẫn được ghi.",
+        "en": "Lights/buzzer fault: check the wiring; entries are still recorded.",
+    },
+    "fault_sync_auth": {
+        "vi": "Máy chủ tỉnh từ chối thiết bị: cần đăng ký lại (checkpoint enroll).",
+        "en": "The provincial server refuses this unit: enroll it again (checkpoint enroll).",
+    },
+    "fault_sync_tls": {
+        "vi": "Sai chứng chỉ máy chủ tỉnh: báo bộ phận CNTT.",
+        "en": "The provincial server's certificate is not trusted: call IT.",
+    },
+    "fault_sync_offline": {
+        "vi": "Chưa gửi được về máy chủ tỉnh ({n} lượt chờ); dữ liệu vẫn an toàn trên máy.",
+        "en": "Cannot reach the provincial server ({n} waiting); records are safe here.",
+    },
+    "fault_beacon": {
+        "vi": "Beacon không phát: khởi động lại thiết bị nếu kéo dài.",
+        "en": "The beacon is not advertising: restart the unit if it lasts.",
+    },
+    "alert_exposure": {
+        "vi": "CẢNH BÁO Y TẾ: một ca bệnh đã qua cửa này lúc {when}. Làm theo hướng dẫn của"
+        " cơ quan y tế.",
+        "en": "HEALTH ALERT: a confirmed case came through this door at {when}. Follow the"
+        " health authority's instructions.",
+    },
+    "alert_other": {
+        "vi": "Thông báo từ máy chủ tỉnh: {kind}",
+        "en": "Notice from the province: {kind}",
+    },
+    # The visitor form and log-visitor.
+    "form_title": {
+        "vi": "Ghi tay khách (Enter để bỏ qua mục không bắt buộc, Ctrl+C để huỷ)",
+        "en": "Record a visitor (Enter skips an optional field, Ctrl+C cancels)",
+    },
+    "f_name": {"vi": "Họ và tên", "en": "Name"},
+    "f_org": {"vi": "Cơ quan, đơn vị", "en": "Organisation"},
+    "f_phone": {"vi": "Số điện thoại", "en": "Phone"},
+    "f_purpose": {"vi": "Mục đích", "en": "Purpose"},
+    "optional": {"vi": "không bắt buộc", "en": "optional"},
+    "err_name_required": {"vi": "Cần nhập họ và tên.", "en": "A name is required."},
+    "err_too_long": {"vi": "{field}: tối đa {n} ký tự.", "en": "{field}: at most {n} characters."},
+    "err_control": {
+        "vi": "{field}: có ký tự không hợp lệ.",
+        "en": "{field}: contains characters that are not allowed.",
+    },
+    "err_phone": {
+        "vi": "Số điện thoại phải có 8 đến 15 chữ số.",
+        "en": "A phone number has 8 to 15 digits.",
+    },
+    "form_saved": {"vi": "Đã ghi tay một lượt khách.", "en": "Visitor recorded."},
+    "form_queued": {
+        "vi": "Đã lưu; sẽ được ghi khi dịch vụ chạy lại.",
+        "en": "Saved; it will be recorded when the service runs again.",
+    },
+    "form_cancelled": {"vi": "Đã huỷ.", "en": "Cancelled."},
+    "muted_notice": {"vi": "Đã tắt còi {n} phút.", "en": "Buzzer muted for {n} minutes."},
 }
 
 

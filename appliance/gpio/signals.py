@@ -109,9 +109,10 @@ class DoorSignals:
         if pattern is not None:
             self._guard(lambda player: player.play(pattern))
 
-    def mute(self) -> None:
-        """The receptionist's short press: silence the buzzer for a while."""
-        self.muted_until = time.monotonic() + self.config.mute_minutes * 60
+    def mute(self, minutes: float | None = None) -> None:
+        """The receptionist's short press (or `m` on the console): silence the buzzer a while."""
+        minutes = self.config.mute_minutes if minutes is None else minutes
+        self.muted_until = time.monotonic() + minutes * 60
         self._guard(lambda player: player.set_muted(True))
 
     def tick(self, fault: bool) -> None:

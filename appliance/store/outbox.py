@@ -16,7 +16,7 @@ from typing import Any
 
 from appliance.errors import StoreError
 from appliance.store.schema import SCHEMA_VERSION
-from appliance.store.visits import BUSY_TIMEOUT_MS, VisitLog, _explain
+from appliance.store.visits import BUSY_TIMEOUT_MS, VisitLog, _explain, read_alerts
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,18 +190,7 @@ class Outbox:
             raise _explain(self.path, exc) from None
 
     def alerts(self, limit: int = 20) -> list[dict[str, Any]]:
-        rows = self._run(
-            "SELECT id, kind, created_at, details FROM alerts ORDER BY created_at DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
-        result = []
-        for alert_id, kind, created, details in rows:
-            try:
-                parsed = json.loads(details)
-            except ValueError:
-                parsed = {}
-            result.append({"id": alert_id, "kind": kind, "created_at": created, "details": parsed})
-        return result
+        return read_alerts(self.conn, limit)
 
 
 __all__ = ["Outbox", "OutboxRecord", "StoreError"]

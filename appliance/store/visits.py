@@ -9,6 +9,7 @@ happens to a Pi at a door.
 from __future__ import annotations
 
 import errno
+import json
 import sqlite3
 import time
 import uuid as uuidlib
@@ -53,6 +54,26 @@ def _row(values: Any) -> EntryRow:
         values[0], values[1], values[2], values[3], values[4], values[5], bool(values[6]),
         bool(values[7]), values[8],
     )  # fmt: skip
+
+
+def read_alerts(conn: sqlite3.Connection, limit: int, since: float = 0.0) -> list[dict[str, Any]]:
+    """The collector's alerts kept in the visit log (received since ``since``), newest first."""
+    try:
+        rows = conn.execute(
+            "SELECT id, kind, created_at, details FROM alerts WHERE received_at >= ?"
+            " ORDER BY created_at DESC LIMIT ?",
+            (since, limit),
+        ).fetchall()
+    except sqlite3.OperationalError:  # a database from before alerts existed
+        return []
+    found = []
+    for alert_id, kind, created, details in rows:
+        try:
+            parsed = json.loads(details)
+        except ValueError:
+            parsed = {}
+        found.append({"id": alert_id, "kind": kind, "created_at": created, "details": parsed})
+    return found
 
 
 def _explain(path: Path, exc: BaseException) -> StoreError:
@@ -198,15 +219,18 @@ class VisitLog:
         purpose: str | None = None,
         when: float | None = None,
         clock_synced: bool = True,
+        entry_uuid: str | None = None,
     ) -> str:
-        """Record a visitor typed in by the receptionist; committed at once."""
-        entry_uuid = str(uuidlib.uuid4())
+        """Record a visitor typed in by the receptionist; committed at once. An ``entry_uuid``
+        already recorded is not recorded twice (a request applied again after a crash)."""
+        entry_uuid = entry_uuid or str(uuidlib.uuid4())
         now = time.time()
         conn = self.db.conn
         try:
             with conn:
                 cursor = conn.execute(
-                    "INSERT INTO entries (uuid, kind, entered_at, clock_synced, created_at, origin)"
+                    "INSERT OR IGNORE INTO entries"
+                    " (uuid, kind, entered_at, clock_synced, created_at, origin)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     (
                         entry_uuid,
@@ -217,11 +241,12 @@ class VisitLog:
                         self.origin,
                     ),
                 )
-                conn.execute(
-                    "INSERT INTO manual_details (entry_id, name, organisation, phone, purpose)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (cursor.lastrowid, name, organisation, phone, purpose),
-                )
+                if cursor.rowcount:
+                    conn.execute(
+                        "INSERT INTO manual_details (entry_id, name, organisation, phone, purpose)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (cursor.lastrowid, name, organisation, phone, purpose),
+                    )
         except (sqlite3.Error, OSError) as exc:
             raise _explain(self.path, exc) from None
         return entry_uuid
@@ -245,6 +270,24 @@ class VisitLog:
             (limit,),
         )
         return [_row(r) for r in rows]
+
+    def has_entry(self, entry_uuid: str) -> bool:
+        row = self.db.execute("SELECT 1 FROM entries WHERE uuid = ?", (entry_uuid,)).fetchone()
+        return row is not None
+
+    def recent_feed(self, limit: int = 20) -> list[tuple[EntryRow, str | None]]:
+        """The latest entries with each one's first token (the console shows a short piece)."""
+        rows = self.db.execute(
+            f"SELECT {_ROW_COLUMNS_E}, (SELECT t.token FROM entry_tokens t"
+            " WHERE t.entry_id = e.id ORDER BY t.first_seen LIMIT 1)"
+            " FROM entries e ORDER BY e.entered_at DESC, e.id DESC LIMIT ?",
+            (limit,),
+        )
+        return [(_row(r[:9]), r[9]) for r in rows]
+
+    def alerts(self, limit: int = 5, since: float = 0.0) -> list[dict[str, Any]]:
+        """The collector's latest alerts (an exposure match…), newest first."""
+        return read_alerts(self.db.conn, limit, since)
 
     def entries_between(self, start: float, end: float) -> Iterator[EntryRow]:
         cursor = self.db.execute(
@@ -355,6 +398,8 @@ class VisitLog:
                     " AND (synced_at IS NOT NULL OR origin != 'live')",
                     (cutoff,),
                 ).rowcount
+                # Alerts the collector has been told we have, once past retention.
+                conn.execute("DELETE FROM alerts WHERE received_at < ? AND acked = 1", (cutoff,))
         except (sqlite3.Error, OSError) as exc:
             raise _explain(self.path, exc) from None
         return {"entries": entries, "manual_details": details}

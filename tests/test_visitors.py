@@ -1,0 +1,572 @@
+"""Visitors recorded by hand: validation in the reader's language, the daemon's inbox, and
+``checkpoint log-visitor`` with and without a running daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import threading
+import time
+import unicodedata
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from appliance import inbox
+from appliance.console.messages import text
+from appliance.errors import UsageError
+from appliance.store import VisitLog
+from appliance.visitors import MAX_FIELD, MAX_NAME, Visitor, VisitorError, submit_visitor, validate
+from tests.conftest import run_checkpoint
+
+NAME = "Nguyễn Thị Hồng Nhung"
+UUID = re.compile(r"\(([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\)")
+
+
+# -- validate ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [NAME, unicodedata.normalize("NFD", NAME), "Đặng Quốc Bảo", "Lò Thị Ửng", "O'Brien-Lê"],
+)
+def test_names_are_kept_exactly_as_typed(name: str) -> None:
+    visitor = validate(f" \t{name}  ")
+    assert visitor.name == name
+    assert visitor == Visitor(name)
+
+
+def test_optional_fields_are_stripped_and_empty_means_none() -> None:
+    visitor = validate(NAME, "  Sở Y tế  ", "  ", " Họp giao ban ")
+    assert visitor == Visitor(NAME, "Sở Y tế", None, "Họp giao ban")
+    assert validate(NAME, None, None, None) == Visitor(NAME)
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+@pytest.mark.parametrize("name", [None, "", "   \t "])
+def test_a_name_is_required(name: str | None, lang: str) -> None:
+    with pytest.raises(VisitorError) as caught:
+        validate(name, lang=lang)
+    assert caught.value.field == "f_name"
+    assert str(caught.value) == text("err_name_required", lang)
+    assert isinstance(caught.value, UsageError) and caught.value.exit_code == 2
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_length_limits_name_the_field(lang: str) -> None:
+    assert validate("ễ" * MAX_NAME).name == "ễ" * MAX_NAME
+    with pytest.raises(VisitorError) as caught:
+        validate("ễ" * (MAX_NAME + 1), lang=lang)
+    assert caught.value.field == "f_name"
+    assert str(caught.value) == text("err_too_long", lang).format(
+        field=text("f_name", lang), n=MAX_NAME
+    )
+    assert validate(NAME, purpose="x" * MAX_FIELD).purpose == "x" * MAX_FIELD
+    too_long = MAX_FIELD + 1
+    for field, args in (
+        ("f_org", {"organisation": "y" * too_long}),
+        ("f_purpose", {"purpose": "z" * too_long}),
+    ):
+        with pytest.raises(VisitorError) as caught:
+            validate(NAME, lang=lang, **args)
+        assert caught.value.field == field
+        assert text(field, lang) in str(caught.value) and str(MAX_FIELD) in str(caught.value)
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("f_name", "Lê\x00Bình"),
+        ("f_name", "Lê\nBình"),
+        ("f_name", "\x1b[2JLê Bình"),
+        ("f_org", "Sở\x07Y tế"),
+        ("f_purpose", "Họp\x7f"),
+        ("f_name", "Lê \ud800"),  # a lone surrogate (undecodable bytes in argv)
+    ],
+)
+def test_control_characters_are_refused(field: str, value: str, lang: str) -> None:
+    args: dict[str, Any] = {"f_name": {"name": value}, "f_org": {"organisation": value},
+                            "f_purpose": {"purpose": value}}[field]  # fmt: skip
+    args.setdefault("name", NAME)
+    with pytest.raises(VisitorError) as caught:
+        validate(**args, lang=lang)
+    assert caught.value.field == field
+    assert str(caught.value) == text("err_control", lang).format(field=text(field, lang))
+
+
+@pytest.mark.parametrize(
+    "phone",
+    ["0912345678", "+84 912 345 678", "(024) 3825-1234", "091.234.5678", "12345678",
+     "+84 (0) 912-345.678", "123456789012345"],
+)  # fmt: skip
+def test_good_phones(phone: str) -> None:
+    assert validate(NAME, phone=f" {phone} ").phone == phone
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+@pytest.mark.parametrize(
+    "phone",
+    ["1234567", "1234567890123456", "0912abc678", "++84912345678", "84+912345678",
+     "0912/345/678", "０９１２３４５６７８"],
+)  # fmt: skip
+def test_bad_phones(phone: str, lang: str) -> None:
+    with pytest.raises(VisitorError) as caught:
+        validate(NAME, phone=phone, lang=lang)
+    assert caught.value.field == "f_phone"
+    assert str(caught.value) == text("err_phone", lang)
+    assert text("f_phone", lang).casefold() in str(caught.value).casefold()  # names the field
+
+
+@pytest.mark.parametrize("value", [123, 12.5, ["Lê"], {"a": 1}, True])
+def test_values_that_are_not_text_are_refused(value: Any) -> None:
+    """A request file in the inbox is JSON anyone in the group could write: a number where a
+    name should be is refused, not a crash that leaves the request stuck in the inbox."""
+    for args in ({"name": value}, {"name": NAME, "phone": value}, {"name": NAME, "purpose": value}):
+        with pytest.raises(VisitorError):
+            validate(**args)
+
+
+# -- the inbox ---------------------------------------------------------------------------------
+
+
+def listing(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_submit_writes_a_group_readable_json_file(tmp_path: Path) -> None:
+    db = tmp_path / "data" / "visits.db"
+    visitor = validate(NAME, "Sở Y tế", "0912 345 678")
+    entry_uuid, _request = submit_visitor(db, visitor, when=1597890600.0)
+    directory = inbox.inbox_dir(db)
+    files = list(directory.iterdir())
+    assert [p.suffix for p in files] == [".json"]  # no temporary file left behind
+    assert stat.S_IMODE(files[0].stat().st_mode) == 0o640
+    body = files[0].read_text(encoding="utf-8")
+    assert NAME in body  # UTF-8, not \\u escapes: readable by whoever has to look
+    assert json.loads(body) == {
+        "kind": "manual", "uuid": entry_uuid, "at": 1597890600.0, "name": NAME,
+        "organisation": "Sở Y tế", "phone": "0912 345 678", "purpose": None,
+    }  # fmt: skip
+    request = inbox.read(files[0])
+    assert request is not None and request.kind == "manual" and request.data["name"] == NAME
+    assert inbox.pending(db) == files
+
+
+def test_submit_is_atomic_for_a_reader(tmp_path: Path) -> None:
+    """A reader polling the inbox only ever sees whole requests under a final name."""
+    db = tmp_path / "visits.db"
+    inbox.inbox_dir(db).mkdir()
+    done = threading.Event()
+
+    def writer() -> None:
+        for i in range(200):
+            inbox.submit(db, "manual", {"name": "x" * (i * 50 % 8000), "i": i})
+        done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    seen = 0
+    while not done.is_set() or seen < 200:
+        for path in inbox.pending(db):
+            assert path.suffix == ".json" and not path.name.startswith(".")
+            request = inbox.read(path)
+            assert request is not None, path  # never a partial file
+            inbox.done(path)
+            seen += 1
+    thread.join()
+    assert seen == 200
+    assert listing(inbox.inbox_dir(db)) == []  # not even a rejected/ directory
+
+
+def test_a_failed_submit_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "visits.db"
+
+    def no_space(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(OSError):
+        inbox.submit(db, "mute", {"minutes": 5})
+    assert listing(inbox.inbox_dir(db)) == []
+
+
+def test_pending_sees_only_final_requests(tmp_path: Path) -> None:
+    db = tmp_path / "visits.db"
+    directory = inbox.inbox_dir(db)
+    (directory / inbox.REJECTED).mkdir(parents=True)
+    (directory / ".123.tmp").write_text("{", encoding="utf-8")
+    (directory / "notes.txt").write_text("hello", encoding="utf-8")
+    first = inbox.submit(db, "mute", {"minutes": 1})
+    second = inbox.submit(db, "mute", {"minutes": 2})
+    assert inbox.pending(db) == [first, second]  # oldest first
+    assert inbox.pending(tmp_path / "elsewhere" / "visits.db") == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[1, 2, 3]",
+        b'"manual"',
+        b'{"name": "L\xc3\xaa"}',  # no kind
+        b'{"kind": 5}',
+        b'{"kind": "manual", "name": "\xff\xfe"}',  # not UTF-8
+        b"[" * 5000 + b"]" * 5000,  # deep enough to overflow the parser's recursion
+        b'{"kind": "manual", "pad": "' + b"x" * inbox.MAX_REQUEST_BYTES + b'"}',
+    ],
+    ids=["syntax", "list", "string", "no-kind", "kind-not-text", "not-utf8", "deep", "oversized"],
+)
+def test_malformed_requests_are_moved_aside(tmp_path: Path, body: bytes) -> None:
+    db = tmp_path / "visits.db"
+    directory = inbox.inbox_dir(db)
+    directory.mkdir()
+    path = directory / "1-bad.json"
+    path.write_bytes(body)
+    assert inbox.read(path) is None
+    assert not path.exists()
+    assert (directory / inbox.REJECTED / "1-bad.json").read_bytes() == body  # kept, not lost
+    assert inbox.pending(db) == []
+
+
+def test_a_request_another_reader_took_is_not_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "inbox" / "gone.json"
+    assert inbox.read(path) is None
+    assert not (tmp_path / "inbox" / inbox.REJECTED).exists()
+
+
+# -- how the daemon applies requests (in-process) ----------------------------------------------
+
+
+def applier(tmp_path: Path) -> tuple[Any, Callable[[], None]]:
+    """A Daemon with only what ``_inbox`` uses: the real method on a real visit log."""
+    from appliance.daemon import Daemon
+
+    db = tmp_path / "data" / "visits.db"
+    fake = SimpleNamespace(
+        config=SimpleNamespace(
+            storage=SimpleNamespace(database=db), gpio=SimpleNamespace(mute_minutes=10.0)
+        ),
+        store=VisitLog(db),
+        pipeline=SimpleNamespace(clock_synced=lambda: True),
+        door=None,
+        muted_until=0.0,
+    )
+    return fake, lambda: Daemon._inbox(fake)  # type: ignore[arg-type]
+
+
+def manual_rows(db: Path) -> list[tuple[str, str, str | None, str | None, float]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(
+            "SELECT e.uuid, m.name, m.organisation, m.phone, e.entered_at FROM entries e"
+            " JOIN manual_details m ON m.entry_id = e.id WHERE e.kind = 'manual' ORDER BY e.id"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def test_a_request_applied_twice_is_one_entry(tmp_path: Path) -> None:
+    fake, apply = applier(tmp_path)
+    db = fake.config.storage.database
+    try:
+        visitor = validate(NAME, phone="0912345678")
+        entry_uuid, _request = submit_visitor(db, visitor, when=1597890600.0)
+        (path,) = inbox.pending(db)
+        saved = path.read_bytes()
+        apply()
+        assert inbox.pending(db) == []
+        # A crash between the commit and the delete: the same file is there again.
+        path.write_bytes(saved)
+        apply()
+        assert inbox.pending(db) == []
+        assert manual_rows(db) == [(entry_uuid, NAME, None, "0912345678", 1597890600.0)]
+        assert fake.store.total() == 1
+    finally:
+        fake.store.close()
+
+
+def test_add_manual_with_the_same_uuid_twice_is_one_entry(tmp_path: Path) -> None:
+    db = tmp_path / "visits.db"
+    log = VisitLog(db)
+    try:
+        first = log.add_manual(NAME, phone="0912345678", when=1000.0, entry_uuid="u-1")
+        again = log.add_manual("Someone Else", when=2000.0, entry_uuid="u-1")
+        assert first == again == "u-1"
+        assert log.total() == 1
+        count = log.db.execute("SELECT count(*) FROM manual_details").fetchone()[0]
+        assert count == 1
+        assert manual_rows(db) == [("u-1", NAME, None, "0912345678", 1000.0)]
+    finally:
+        log.close()
+
+
+def test_bad_requests_are_rejected_and_never_block_the_ones_after(tmp_path: Path) -> None:
+    fake, apply = applier(tmp_path)
+    db = fake.config.storage.database
+    directory = inbox.inbox_dir(db)
+    try:
+        directory.mkdir(parents=True)
+        bad = {
+            "0-syntax.json": "{oops",
+            "1-name-number.json": json.dumps(
+                {"kind": "manual", "name": 42, "uuid": "b1", "at": 1.0}
+            ),
+            "2-no-time.json": json.dumps({"kind": "manual", "name": NAME, "uuid": "b2"}),
+            "3-nan.json": json.dumps({"kind": "manual", "name": NAME, "uuid": "b3", "at": "nan"}),
+            "4-bad-phone.json": json.dumps(
+                {"kind": "manual", "name": NAME, "phone": "12", "uuid": "b4", "at": 1.0}
+            ),
+            "5-unknown.json": json.dumps({"kind": "reboot"}),
+            "6-mute-zero.json": json.dumps({"kind": "mute", "minutes": 0}),
+            "7-mute-text.json": json.dumps({"kind": "mute", "minutes": "ten"}),
+        }  # fmt: skip
+        for name, body in bad.items():
+            (directory / name).write_text(body, encoding="utf-8")
+        entry_uuid, _request = submit_visitor(db, validate(NAME), when=1597890600.0)
+        inbox.submit(db, "mute", {"minutes": 5})
+        before = time.time()
+        apply()
+        assert listing(directory / inbox.REJECTED) == sorted(bad)
+        assert inbox.pending(db) == []
+        assert [row[0] for row in manual_rows(db)] == [entry_uuid]
+        assert before + 5 * 60 <= fake.muted_until <= time.time() + 5 * 60
+    finally:
+        fake.store.close()
+
+
+# -- checkpoint log-visitor without a daemon ---------------------------------------------------
+
+
+def write_config(tmp_path: Path) -> Path:
+    config = tmp_path / "checkpoint.toml"
+    config.write_text(
+        '[checkpoint]\nid = "TQ-TEST-01"\nagency = "Sở Thông tin và Truyền thông"\n'
+        '[storage]\ndatabase = "data/visits.db"\n[privacy]\nkey_file = "data/province.key"\n'
+        '[ble]\nsource = "simulate"\n[gpio]\nenabled = false\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+def runtime_env(config: Path) -> dict[str, str]:
+    return {"RUNTIME_DIRECTORY": str(config.parent / "data")}
+
+
+@pytest.fixture
+def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A configuration with no daemon running; the status file would be beside the data."""
+    config = write_config(tmp_path)
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path / "data"))
+    return config
+
+
+@pytest.mark.parametrize("status", ["none", "stale", "stopped"])
+def test_log_visitor_without_a_daemon_writes_at_once(cli, offline: Path, status: str) -> None:  # type: ignore[no-untyped-def]
+    from appliance.status import write_status
+
+    status_file = offline.parent / "data" / "status.json"
+    if status == "stale":  # the daemon was killed: its last status says running, a minute ago
+        write_status(status_file, {"state": "running", "updated_at": time.time() - 60})
+    elif status == "stopped":
+        write_status(status_file, {"state": "stopped", "updated_at": time.time()})
+    result = cli(
+        "log-visitor", "--name", NAME, "--org", "Sở Y tế", "--phone", "+84 912 345 678",
+        "--purpose", "Họp", "--config", str(offline),
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    match = UUID.search(result.out)
+    assert match and result.out.startswith(text("form_saved", "vi"))
+    db = offline.parent / "data" / "visits.db"
+    (row,) = manual_rows(db)
+    assert row[:4] == (match.group(1), NAME, "Sở Y tế", "+84 912 345 678")
+    assert abs(row[4] - time.time()) < 30  # recorded now
+    assert inbox.pending(db) == []
+
+
+def test_log_visitor_keeps_a_decomposed_name_as_typed(cli, offline: Path) -> None:  # type: ignore[no-untyped-def]
+    decomposed = unicodedata.normalize("NFD", NAME)
+    result = cli("log-visitor", "--name", decomposed, "--lang", "en", "--config", str(offline))
+    assert result.code == 0, result.err
+    assert result.out.startswith(text("form_saved", "en"))
+    (row,) = manual_rows(offline.parent / "data" / "visits.db")
+    assert row[1] == decomposed and row[1] != NAME
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+@pytest.mark.parametrize(
+    ("args", "key", "field"),
+    [
+        (["--name", "   "], "err_name_required", None),
+        (["--name", NAME, "--phone", "123"], "err_phone", None),
+        (["--name", "Lê\x1bBình"], "err_control", "f_name"),
+        (["--name", NAME, "--org", "y" * 201], "err_too_long", "f_org"),
+    ],
+    ids=["no-name", "phone", "control", "too-long"],
+)
+def test_log_visitor_refuses_bad_input_in_the_chosen_language(  # type: ignore[no-untyped-def]
+    cli,
+    offline: Path,
+    lang: str,
+    args: list[str],
+    key: str,
+    field: str | None,
+) -> None:
+    extra = [] if lang == "vi" else ["--lang", "en"]  # Vietnamese is the default
+    result = cli("log-visitor", *args, *extra, "--config", str(offline))
+    assert result.code == 2
+    assert result.out == ""
+    message = text(key, lang).format(field=text(field or "", lang), n=MAX_FIELD)
+    assert result.err == f"checkpoint: {message}\n"  # one line
+    assert not (offline.parent / "data").exists()  # nothing written, not even an inbox
+
+
+# -- with the real daemon ----------------------------------------------------------------------
+
+
+def wait_for(condition: Callable[[], Any], timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def status_of(data: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((data / "status.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return None
+
+
+def running_status(data: Path) -> dict[str, Any] | None:
+    status = status_of(data)
+    fresh = status is not None and time.time() - status.get("updated_at", 0) < 5
+    return status if fresh and status is not None and status.get("state") == "running" else None
+
+
+class Running(SimpleNamespace):
+    config: Path
+    data: Path
+    db: Path
+    proc: subprocess.Popen[str]
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    tmp_path = tmp_path_factory.mktemp("daemon")
+    config = write_config(tmp_path)
+    env = {**os.environ, "CHECKPOINT_LOG_LEVEL": "WARNING", **runtime_env(config)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "appliance", "run", "--simulate", "--config", str(config),
+         "--speed", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    data = tmp_path / "data"
+    try:
+        wait_for(lambda: running_status(data), timeout=30)
+        yield Running(config=config, data=data, db=data / "visits.db", proc=proc)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def alive(daemon: Running) -> bool:
+    return daemon.proc.poll() is None and running_status(daemon.data) is not None
+
+
+@pytest.mark.slow
+def test_log_visitor_goes_through_the_running_daemon(daemon: Running) -> None:
+    result = run_checkpoint(
+        ["log-visitor", "--name", NAME, "--org", "Sở Y tế Tuyên Quang", "--phone", "0912.345.678",
+         "--config", str(daemon.config)],
+        env=runtime_env(daemon.config), timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(text("form_saved", "vi"))
+    match = UUID.search(result.stdout)
+    assert match is not None, result.stdout
+    rows = [row for row in manual_rows(daemon.db) if row[0] == match.group(1)]
+    assert [row[1:4] for row in rows] == [(NAME, "Sở Y tế Tuyên Quang", "0912.345.678")]
+    assert inbox.pending(daemon.db) == []
+    # In English too, when asked.
+    result = run_checkpoint(
+        ["log-visitor", "--name", "Lê Bình", "--lang", "en", "--config", str(daemon.config)],
+        env=runtime_env(daemon.config), timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 0 and result.stdout.startswith(text("form_saved", "en"))
+
+
+@pytest.mark.slow
+def test_the_daemon_moves_bad_requests_aside_and_keeps_running(daemon: Running) -> None:
+    directory = inbox.inbox_dir(daemon.db)
+    rejected = directory / inbox.REJECTED
+    bad = {
+        "0-syntax.json": b"{oops",
+        "0-deep.json": b"[" * 5000,
+        "0-name-number.json": json.dumps(
+            {"kind": "manual", "name": 7, "uuid": "bad-1", "at": time.time()}
+        ).encode(),
+    }
+    for name, body in bad.items():  # written the way submit() does: a hidden name, renamed
+        tmp = directory / f".{name}.tmp"
+        tmp.write_bytes(body)
+        os.replace(tmp, directory / name)
+    # A good request after the bad ones is still applied.
+    entry_uuid, _request = submit_visitor(daemon.db, validate("Phạm Thu Hà"))
+    wait_for(lambda: not inbox.pending(daemon.db), timeout=10)
+    assert set(bad) <= set(listing(rejected))
+    assert entry_uuid in [row[0] for row in manual_rows(daemon.db)]
+    assert "bad-1" not in [row[0] for row in manual_rows(daemon.db)]
+    time.sleep(1.5)  # a couple more ticks
+    assert alive(daemon)
+
+
+@pytest.mark.slow
+def test_a_mute_request_shows_in_the_status(daemon: Running) -> None:
+    before = time.time()
+    inbox.submit(daemon.db, "mute", {"minutes": 5})
+
+    def muted() -> float | None:
+        status = running_status(daemon.data)
+        until = ((status or {}).get("door") or {}).get("muted_until")
+        return until if isinstance(until, int | float) else None
+
+    until = wait_for(muted, timeout=10)
+    assert before + 5 * 60 - 1 <= until <= time.time() + 5 * 60
+    assert inbox.pending(daemon.db) == []
+    assert alive(daemon)
+
+
+def test_a_mute_read_late_mutes_only_for_what_is_left(tmp_path: Path) -> None:
+    fake, apply = applier(tmp_path)
+    db = fake.config.storage.database
+    try:
+        inbox.submit(db, "mute", {"minutes": 30, "at": time.time() - 3600})  # an hour ago
+        apply()
+        assert fake.muted_until == 0.0 and inbox.pending(db) == []
+        asked = time.time() - 600  # ten minutes ago: twenty are left
+        inbox.submit(db, "mute", {"minutes": 30, "at": asked})
+        apply()
+        assert fake.muted_until == pytest.approx(asked + 1800)
+        inbox.submit(db, "mute", {"minutes": True})  # not a number of minutes
+        apply()
+        assert len(list((inbox.inbox_dir(db) / inbox.REJECTED).iterdir())) == 1
+    finally:
+        fake.store.close()
