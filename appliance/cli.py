@@ -9,6 +9,7 @@ lazily inside the commands that need them, so ``decode`` works on any laptop.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import os
@@ -379,6 +380,150 @@ def _sync_now(config: Any, as_json: bool) -> int:
     return 0
 
 
+def _exporter(args: argparse.Namespace) -> Any:
+    from appliance.exports import Exporter, period
+    from appliance.store import VisitLog
+
+    config = config_of(args)
+    lang = args.lang or config.checkpoint.language
+    span = period(
+        iso_date("--from", args.first), iso_date("--to", args.last), config.checkpoint.timezone
+    )
+    log = VisitLog(database_of(args, config), readonly=True, check=False)
+    exporter = Exporter(
+        log.db.conn,
+        span,
+        lang=lang,
+        kind=getattr(args, "kind", None),
+        include_simulated=args.include_simulated,
+    )
+    return config, log, exporter
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import sys
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from appliance.exports import finish, open_text_output, write_csv, write_jsonl, write_xlsx
+
+    target = args.output
+    if args.format == "xlsx" and target == "-" and sys.stdout.isatty():
+        raise UsageError("an XLSX file does not go to a terminal: give -o FILE.xlsx")
+    _config, log, exporter = _exporter(args)
+    try:
+        total = exporter.count()
+        left_out = exporter.left_out()
+        shown = sys.stderr.isatty() and target != "-"
+        with Progress(
+            TextColumn(args.format.upper()),
+            BarColumn(),
+            MofNCompleteColumn(),
+            transient=True,
+            disable=not shown,
+        ) as bar:
+            task = bar.add_task("export", total=total)
+
+            def progress(n: int) -> None:
+                bar.advance(task, n)
+
+            if args.format == "xlsx":
+                from pathlib import Path
+
+                if target == "-":
+                    import tempfile
+
+                    with tempfile.TemporaryDirectory() as tmp:
+                        path = Path(tmp) / "export.xlsx"
+                        count = write_xlsx(exporter, path, progress)
+                        sys.stdout.buffer.write(path.read_bytes())
+                else:
+                    partial = Path(target + ".part")
+                    count = write_xlsx(exporter, partial, progress)
+                    finish(partial, target)
+            else:
+                out, partial_text = open_text_output(target)
+                try:
+                    writer = write_csv if args.format == "csv" else write_jsonl
+                    count = writer(exporter, out, progress)
+                finally:
+                    out.flush()
+                    if partial_text is not None:
+                        out.close()
+                    elif isinstance(out, io.TextIOWrapper):
+                        out.detach()  # stdout itself stays open
+                if partial_text is not None:
+                    finish(partial_text, target)
+    finally:
+        log.close()
+    lang = exporter.lang
+    if target != "-":
+        print(text_of("exported", lang).format(n=count, target=target), file=sys.stderr)
+    if left_out:
+        print(text_of("left_out", lang).format(n=left_out), file=sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import csv
+    import sys
+
+    from appliance.exports import total_row
+
+    config, log, exporter = _exporter(args)
+    try:
+        days = exporter.days()
+    finally:
+        log.close()
+    totals = total_row(days)
+    lang = exporter.lang
+    if args.format == "json":
+        print_json(
+            {
+                "agency": config.checkpoint.agency,
+                "checkpoint": config.checkpoint.id,
+                "from": args.first,
+                "to": args.last,
+                "timezone": config.checkpoint.timezone,
+                "days": days,
+                "total": totals,
+            }
+        )
+        return 0
+    keys = ("exp_day", "with_app", "no_app", "manual", "exp_total", "adoption")
+    names = [text_of(k, lang) for k in keys]
+
+    def rate(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value:.1f}%"
+
+    rows = [
+        [d["day"], d["app"], d["no_app"], d["manual"], d["total"], rate(d["adoption_rate"])]
+        for d in days
+    ]
+    last = [text_of("exp_total", lang), totals["app"], totals["no_app"], totals["manual"],
+            totals["total"], rate(totals["adoption_rate"])]  # fmt: skip
+    if args.format == "csv":
+        sys.stdout.write("\ufeff")
+        writer = csv.writer(sys.stdout, lineterminator="\r\n")
+        writer.writerow(names)
+        writer.writerows(rows)
+        writer.writerow(last)
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    title = text_of("report_title", lang).format(
+        agency=config.checkpoint.agency or config.checkpoint.id, first=args.first, last=args.last
+    )
+    table = Table(title=title, show_footer=True)
+    for i, name in enumerate(names):
+        table.add_column(name, footer=str(last[i]), justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*(str(v) for v in row))
+    Console().print(table)
+    return 0
+
+
 REPLAY_DATABASE = "replay.db"
 
 
@@ -492,7 +637,7 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 def screen_size(text: str) -> tuple[int, int]:
     match = re.fullmatch(r"(\d+)x(\d+)", text.strip())
-    if not match or not (40 <= int(match[1]) <= 400 and 10 <= int(match[2]) <= 200):
+    if not match or not (60 <= int(match[1]) <= 400 and 20 <= int(match[2]) <= 200):
         raise argparse.ArgumentTypeError(f"{text!r}: give COLUMNSxROWS, e.g. 80x25")
     return int(match[1]), int(match[2])
 
@@ -672,6 +817,29 @@ def build_parser() -> argparse.ArgumentParser:
         "bluez, BlueZ, the adapter, passive scanning and the beacon. Exit code 1 on any FAIL.",
     )
     p.set_defaults(handler=cmd_doctor)
+
+    for name, text_help in (
+        ("export", "the entry log for officials: CSV, XLSX or JSON lines"),
+        ("report", "entries per day: with app, no app, manual, adoption rate"),
+    ):
+        p = sub.add_parser(name, parents=[common], help=text_help)
+        p.add_argument("--from", dest="first", required=True, metavar="YYYY-MM-DD")
+        p.add_argument("--to", dest="last", required=True, metavar="YYYY-MM-DD")
+        p.add_argument("--lang", choices=("vi", "en"), help="default: [checkpoint] language")
+        p.add_argument("--database", metavar="F", help="visit log (default: from the config)")
+        p.add_argument(
+            "--include-simulated",
+            action="store_true",
+            help="also entries of the simulated lobby (the demo)",
+        )
+        if name == "export":
+            p.add_argument("--kind", choices=("app", "no_app", "manual"), help="only these")
+            p.add_argument("--format", choices=("csv", "xlsx", "json"), default="csv")
+            p.add_argument("-o", "--output", default="-", metavar="F", help="file, or - (stdout)")
+            p.set_defaults(handler=cmd_export)
+        else:
+            p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+            p.set_defaults(handler=cmd_report)
 
     p = sub.add_parser(
         "enroll",

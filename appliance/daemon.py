@@ -51,6 +51,16 @@ SIMULATION_PREROLL_S = 15 * 60  # simulated lobby history replayed at start-up
 DISK_LOW_BYTES = 50 * 1024 * 1024  # below this, warn: SQLite needs room for its journal
 
 
+def _request_time(value: Any) -> float | None:
+    """The time a console request was made, if it is believable: a number (not a boolean),
+    not in the future (beyond a minute of clock difference) and after 2000."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    if not 946684800 <= value <= time.time() + 60:
+        return None
+    return float(value)
+
+
 def local_day_bounds(now: float, timezone: str) -> tuple[float, float]:
     """UNIX seconds of the start and end of the local day containing ``now``."""
     zone = ZoneInfo(timezone)
@@ -116,6 +126,7 @@ class Daemon:
         self.sync_problem: str | None = None
         self.last_status: dict[str, Any] = {}
         self.muted_until = 0.0  # wall time; the console shows it
+        self._stuck: set[str] = set()  # inbox requests applied but not removable
 
     # -- composition -----------------------------------------------------------------------
 
@@ -295,6 +306,11 @@ class Daemon:
             # A clock that later jumps forward would make today look weeks old.
             log.info("retention postponed: the clock is not synchronised")
             return
+        from appliance import inbox
+
+        cutoff = time.time() - self.config.storage.retention_days * 86400
+        if inbox.expire(self.config.storage.database, cutoff):
+            log.info("retention removed refused inbox requests past retention")
         try:
             removed = self.store.apply_retention(time.time(), self.config.storage.retention_days)
         except StoreError as exc:
@@ -340,7 +356,9 @@ class Daemon:
         from appliance import inbox
         from appliance.visitors import VisitorError, validate
 
-        for path in inbox.pending(self.config.storage.database)[:50]:
+        waiting = [p for p in inbox.pending(self.config.storage.database) if p.name not in
+                   self._stuck]  # fmt: skip
+        for path in waiting[:50]:
             request = inbox.read(path)
             if request is None:
                 continue
@@ -355,7 +373,7 @@ class Daemon:
                     inbox.reject(path, f"bad minutes {minutes!r}")
                     continue
                 at = data.get("at")
-                asked = float(at) if isinstance(at, int | float) and math.isfinite(at) else None
+                asked = _request_time(at)
                 until = (asked if asked is not None else time.time()) + float(minutes) * 60
                 left = until - time.time()
                 if left > 0:  # a request read late (the daemon was down) mutes what is left
@@ -363,17 +381,18 @@ class Daemon:
                     if self.door is not None:
                         self.door.mute(left / 60)
                     log.info("muted for %.0f s from the console", left)
-                inbox.done(path)
+                self._done(path)
             elif request.kind == "manual":
                 try:
                     visitor = validate(
                         data.get("name"), data.get("organisation"), data.get("phone"),
                         data.get("purpose"), lang="en",
                     )  # fmt: skip
-                    at = float(data["at"])
+                    at_value = _request_time(data.get("at"))
                     entry_uuid = str(data["uuid"])
-                    if not (math.isfinite(at) and 0 < at < 4102444800):  # before 2100
-                        raise ValueError(f"bad time {at!r}")
+                    if at_value is None:
+                        raise ValueError(f"bad time {data.get('at')!r}")
+                    at = at_value
                 except (VisitorError, KeyError, TypeError, ValueError) as exc:
                     inbox.reject(path, str(exc))
                     continue
@@ -387,9 +406,21 @@ class Daemon:
                     log.error("manual entry waits in the inbox: %s", exc)
                     return  # kept: tried again next tick
                 log.info("manual entry recorded from the console")
-                inbox.done(path)
+                self._done(path)
             else:
                 inbox.reject(path, f"unknown request {request.kind!r}")
+
+    def _done(self, path: Path) -> None:
+        """Remove an applied request; one that cannot be removed is skipped from now on
+        (applying it again would be harmless, but it must not hold up the others)."""
+        from appliance import inbox
+
+        try:
+            inbox.done(path)
+        except OSError as exc:
+            if path.name not in self._stuck:
+                log.error("inbox: applied %s but cannot remove it: %s", path.name, exc)
+            self._stuck.add(path.name)
 
     def _flush(self) -> None:
         try:

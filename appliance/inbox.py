@@ -11,6 +11,7 @@ moved to ``inbox/rejected/`` and counted, never lost and never fatal.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -39,10 +40,19 @@ class Request:
     data: dict[str, Any]
 
 
+def _make_dir(directory: Path) -> None:
+    """The inbox is shared by the console's user and the daemon's: group-writable, and
+    setgid so files keep the group (mkdir's mode is cut by the umask, hence the chmod)."""
+    if not directory.is_dir():
+        directory.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            directory.chmod(0o2770)
+
+
 def submit(database: Path, kind: str, data: dict[str, Any]) -> Path:
     """Drop a request for the daemon; returns its file."""
     directory = inbox_dir(database)
-    directory.mkdir(mode=0o770, parents=True, exist_ok=True)
+    _make_dir(directory)
     body = json.dumps({"kind": kind, **data}, ensure_ascii=False).encode("utf-8")
     name = f"{time.time_ns()}-{uuidlib.uuid4().hex[:8]}.json"
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".", suffix=".tmp")
@@ -91,7 +101,10 @@ def read(path: Path) -> Request | None:
             raise ValueError("not a request object")
     except FileNotFoundError:
         return None  # another reader took it
-    except (OSError, ValueError, RecursionError) as exc:  # deep nesting: RecursionError
+    except OSError as exc:  # unreadable now (permissions, I/O): left in place, tried again
+        log.warning("inbox: cannot read %s: %s", path.name, exc)
+        return None
+    except (ValueError, RecursionError) as exc:  # deep nesting: RecursionError
         reject(path, str(exc))
         return None
     return Request(path, data.pop("kind"), data)
@@ -101,10 +114,37 @@ def reject(path: Path, reason: str) -> None:
     log.warning("inbox: %s refused: %s", path.name, reason)
     target = path.parent / REJECTED
     try:
-        target.mkdir(mode=0o770, exist_ok=True)
+        _make_dir(target)
         os.replace(path, target / path.name)
     except OSError as exc:
         log.error("inbox: cannot move %s aside: %s", path.name, exc)
+
+
+def rejected_requests(database: Path) -> int:
+    try:
+        return sum(1 for p in (inbox_dir(database) / REJECTED).iterdir() if p.suffix == ".json")
+    except OSError:
+        return 0
+
+
+def expire(database: Path, older_than: float) -> int:
+    """Delete refused requests and abandoned temporary files older than ``older_than`` (UNIX
+    seconds): a visitor's details are kept no longer than retention allows."""
+    removed = 0
+    directory = inbox_dir(database)
+    for place, pattern in ((directory / REJECTED, "*.json"), (directory, ".*.tmp")):
+        try:
+            candidates = list(place.glob(pattern))
+        except OSError:
+            continue
+        for path in candidates:
+            try:
+                if path.stat().st_mtime < older_than:
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue
+    return removed
 
 
 def done(path: Path) -> None:

@@ -12,7 +12,7 @@ import sys
 
 from bench.results import RESULTS_FILE, Figure, write
 
-BENCHMARKS = ["decode", "pipeline", "dbus_path", "gpio_latency", "sync"]
+BENCHMARKS = ["decode", "pipeline", "dbus_path", "gpio_latency", "sync", "exports"]
 
 
 def main(argv: list[str]) -> int:

@@ -781,3 +781,32 @@ def test_the_beacon_reports_its_state_for_the_console(
     assert state["state"] == "error" and "no adapter" in state["message"]
     stale = read_beacon_status(config, now=time.time() + 120)
     assert stale == {"state": "stopped"}
+
+
+def test_odd_files_never_crash_the_screen() -> None:
+    odd_alerts = [
+        {"id": "a", "kind": "exposure", "created_at": "x", "details": None},
+        {"id": "b", "kind": "exposure", "created_at": "x", "details": ["not", "a", "dict"]},
+        {"id": "c", "kind": "exposure", "created_at": "x", "details": {"visits": [1, None]}},
+        {"id": "d", "kind": "exposure", "created_at": "x",
+         "details": {"visits": [{"entered_at": "9999-12-31T23:59:59+00:00"}]}},
+    ]  # fmt: skip
+    status = running(
+        last_signal={"intent": "greet"},  # no time
+        door={"muted_until": 1e12, "quiet_hours": False},  # past what a clock can show
+    )
+    for lang in LANGS:
+        lines = screen(snap_of(status, alerts=odd_alerts), lang, 80, 25)
+        assert len(lines) == 25
+    not_a_dict = running(door=["x"], last_signal="greet")
+    assert len(screen(snap_of(not_a_dict), "vi", 80, 25)) == 25
+
+
+@pytest.mark.parametrize("size", [(60, 20), (80, 25), (300, 100)])
+def test_small_and_large_screens_still_fit(size: tuple[int, int]) -> None:
+    width, height = size
+    many = [{**EXPOSURE, "id": f"e{i}"} for i in range(5)]
+    snap = snap_of(ALL_FAULTS, alerts=many, feed=busy_feed(), beacon={"state": "stopped"})
+    lines = screen(snap, "vi", width, height)
+    assert len(lines) == height
+    assert text("keys", "vi")[:10] in "\n".join(lines)  # the keys line is never cut off

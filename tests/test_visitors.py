@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
@@ -260,7 +261,9 @@ def applier(tmp_path: Path) -> tuple[Any, Callable[[], None]]:
         pipeline=SimpleNamespace(clock_synced=lambda: True),
         door=None,
         muted_until=0.0,
+        _stuck=set(),
     )
+    fake._done = lambda path: Daemon._done(fake, path)  # type: ignore[arg-type]
     return fake, lambda: Daemon._inbox(fake)  # type: ignore[arg-type]
 
 
@@ -570,3 +573,30 @@ def test_a_mute_read_late_mutes_only_for_what_is_left(tmp_path: Path) -> None:
         assert len(list((inbox.inbox_dir(db) / inbox.REJECTED).iterdir())) == 1
     finally:
         fake.store.close()
+
+
+def test_requests_with_unbelievable_times_are_refused_or_clamped(tmp_path: Path) -> None:
+    fake, apply = applier(tmp_path)
+    db = fake.config.storage.database
+    try:
+        for at in (True, "1597890600", 1e12, -5):
+            inbox.submit(db, "manual", {"uuid": str(uuid4()), "at": at, "name": NAME})
+        apply()
+        assert fake.store.total() == 0
+        assert len(list((inbox.inbox_dir(db) / inbox.REJECTED).iterdir())) == 4
+        inbox.submit(db, "mute", {"minutes": 5, "at": 1e12})  # a time from the far future
+        apply()
+        assert time.time() < fake.muted_until <= time.time() + 5 * 60 + 1  # counted from now
+    finally:
+        fake.store.close()
+
+
+def test_refused_requests_expire_with_retention(tmp_path: Path) -> None:
+    db = tmp_path / "visits.db"
+    path = inbox.submit(db, "manual", {"uuid": "x", "at": 1.0, "name": NAME})
+    inbox.reject(path, "test")
+    (kept,) = (inbox.inbox_dir(db) / inbox.REJECTED).iterdir()
+    assert inbox.rejected_requests(db) == 1
+    assert inbox.expire(db, older_than=kept.stat().st_mtime - 1) == 0
+    assert inbox.expire(db, older_than=time.time() + 1) == 1
+    assert inbox.rejected_requests(db) == 0

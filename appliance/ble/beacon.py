@@ -11,6 +11,7 @@ never stops scanning.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -130,6 +131,7 @@ class CheckpointBeacon:
         from bluezero import advertisement
 
         current = self.content(datetime.fromtimestamp(self.clock(), UTC))
+        self.registered = None  # until this registration has gone through
         self.unregister()
         if self._advert is None:
             self._advert = advertisement.Advertisement(ADVERT_ID, "broadcast")
@@ -176,7 +178,9 @@ class CheckpointBeacon:
         try:
             self.on_state(
                 {
-                    "state": "ok" if self.registered is not None else "error",
+                    "state": (
+                        "ok" if self.registered is not None and not self.last_error else "error"
+                    ),
                     "message": self.last_error,
                     "registrations": self.registrations,
                     "updated_at": time.time(),
@@ -232,4 +236,7 @@ class CheckpointBeacon:
             loop.run()
         finally:
             self.close()
+            if self.on_state is not None:
+                with contextlib.suppress(Exception):
+                    self.on_state({"state": "stopped", "updated_at": time.time()})
         return 0

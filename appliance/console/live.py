@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -57,14 +58,15 @@ class Snapshot:
     feed: list[tuple[EntryRow, str | None]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     beacon: dict[str, Any] = field(default_factory=lambda: {"state": "off"})
-    waiting: int = 0  # requests in the daemon's inbox
+    waiting: int = 0  # visitors in the daemon's inbox, not yet recorded
+    rejected: int = 0  # requests the daemon could not apply (kept in inbox/rejected/)
     store_error: str | None = None
     notice: str | None = None  # what the console just did ("visitor recorded")
 
 
 def snapshot(config: Config, store: VisitLog | None, now: float | None = None) -> Snapshot:
     from appliance.daemon import local_day_bounds
-    from appliance.inbox import waiting_visitors
+    from appliance.inbox import rejected_requests, waiting_visitors
 
     now = time.time() if now is None else now
     snap = Snapshot(
@@ -75,6 +77,7 @@ def snapshot(config: Config, store: VisitLog | None, now: float | None = None) -
         read_status(status_path(config), now),
         beacon=read_beacon_status(config, now),
         waiting=waiting_visitors(config.storage.database),
+        rejected=rejected_requests(config.storage.database),
     )
     if store is not None:
         start, end = local_day_bounds(now, config.checkpoint.timezone)
@@ -129,12 +132,27 @@ def _health(snap: Snapshot, lang: str, width: int) -> Text:
     return line
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    """What a status or alert file says is a table, if it is one (files are not trusted)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _when(value: Any, zone: ZoneInfo) -> str:
     try:
         moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return str(value)
-    return moment.astimezone(zone).strftime("%H:%M %d/%m")
+        return moment.astimezone(zone).strftime("%H:%M %d/%m")
+    except (ValueError, OverflowError):
+        return str(value)[:20]
+
+
+def _clock(value: Any, zone: ZoneInfo) -> str | None:
+    """HH:MM of a UNIX time from a file, or None if it is not one."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(value, zone).strftime("%H:%M")
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _alerts(snap: Snapshot, lang: str, zone: ZoneInfo) -> list[Text]:
@@ -173,10 +191,14 @@ def _alerts(snap: Snapshot, lang: str, zone: ZoneInfo) -> list[Text]:
     if snap.store_error:
         message = text("fault_store", lang).format(message=snap.store_error)
         lines.append(Text(message, style="bold red"))
+    if snap.rejected:
+        message = text("fault_rejected", lang).format(n=snap.rejected)
+        lines.append(Text(message, style="bold red"))
     exposures: list[Text] = []  # newest first, above every fault
     for alert in snap.alerts:
         if alert.get("kind") == "exposure":
-            visits = alert.get("details", {}).get("visits") or []
+            details = _dict(alert.get("details"))
+            visits = [v for v in details.get("visits") or [] if isinstance(v, dict)]
             times = ", ".join(
                 _when(v.get("entered_at"), zone) for v in visits[:3] if v.get("entered_at")
             )
@@ -195,18 +217,30 @@ def _alerts(snap: Snapshot, lang: str, zone: ZoneInfo) -> list[Text]:
 
 def _activity(snap: Snapshot, lang: str, zone: ZoneInfo) -> Text:
     status = snap.status or {}
+    running = bool(status.get("running"))
     doing, style = text("idle", lang), "white"
-    signal = status.get("last_signal")
-    if status.get("running") and signal and status.get("now", 0) - signal["at"] < SIGNAL_SHOWN_S:
+    signal = _dict(status.get("last_signal"))
+    at, now = signal.get("at"), status.get("now", 0)
+    if (
+        running
+        and isinstance(at, int | float)
+        and isinstance(now, int | float)
+        and now - at < SIGNAL_SHOWN_S
+        and signal.get("intent") in ("greet", "prompt")
+    ):
         doing = text(signal["intent"], lang)
         style = "bold green" if signal["intent"] == "greet" else "bold red"
     line = Text(doing, style=style)
+    if not running:  # the rest would be the stopped daemon's last words
+        if snap.waiting:
+            message = text("waiting_inbox", lang).format(n=snap.waiting)
+            line.append("   ·   " + message, style="yellow")
+        return line
     line.append(f"   ·   {text('near', lang)}: {status.get('present', 0)}", style="white")
-    door = status.get("door") or {}
-    gpio = status.get("health", {}).get("gpio", {})
-    muted_until = door.get("muted_until")
-    if isinstance(muted_until, int | float):
-        until = datetime.fromtimestamp(muted_until, zone).strftime("%H:%M")
+    door = _dict(status.get("door"))
+    gpio = _dict(_dict(status.get("health")).get("gpio"))
+    until = _clock(door.get("muted_until"), zone)
+    if until is not None:
         line.append("   ·   " + text("muted_until", lang).format(time=until), style="yellow")
     elif gpio.get("muted"):
         line.append("   ·   " + text("muted", lang), style="yellow")
@@ -265,11 +299,16 @@ def render(snap: Snapshot, lang: str = "vi", width: int = 80, height: int = 25) 
         counts,
         _activity(snap, lang, zone),
     ]
-    top += _alerts(snap, lang, zone)
-    notice = Text(snap.notice or "", style="bold cyan")
-    footer = Text(text("keys", lang), style="dim")
-    used = sum(_lines(part, width) for part in top) + _lines(footer, width) + 1  # + notice
-    rows = max(0, height - used - 3)  # the panel's two borders and the table's header
+    alerts = _alerts(snap, lang, zone)
+    notice = Text(snap.notice or "", style="bold cyan", overflow="ellipsis", no_wrap=True)
+    footer = Text(text("keys", lang), style="dim", overflow="ellipsis", no_wrap=True)
+    fixed = sum(_lines(part, width) for part in top) + 2  # + notice and footer
+    heights = [_lines(line, width) for line in alerts]
+    while alerts and fixed + sum(heights) + 3 > height:  # a small screen: fewer alerts
+        alerts.pop()
+        heights.pop()
+    top += alerts
+    rows = max(0, height - fixed - sum(heights) - 3)  # the panel's borders and its header
 
     feed = Table(expand=True, box=None, header_style="bold", padding=(0, 1))
     feed.add_column(text("time", lang), width=8, no_wrap=True)
@@ -419,6 +458,12 @@ def run_console(
         return 0
     keys = Keys() if sys.stdin.isatty() else None
     deadline = None if duration is None else time.monotonic() + duration
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(0)  # unwinds through `finally`: the terminal is given back
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
     try:
         with Live(
             current(), console=console, screen=console.is_terminal, auto_refresh=False
@@ -428,7 +473,9 @@ def run_console(
                 if keys is None:
                     time.sleep(REFRESH_S)
                 quit_now = False
-                for key in pressed.lower():
+                if "\x1b" in pressed:  # a function or cursor key: its letters are no command
+                    pressed = pressed[: pressed.index("\x1b")]
+                for key in pressed.replace("N", "n").replace("M", "m").replace("Q", "q"):
                     if key == "q":
                         quit_now = True
                         break
@@ -459,10 +506,15 @@ def _visitor_form(
     console.clear()
     with keys.cooked():
         visitor = ask_visitor(language, console.input, console.print)
+    console.clear()  # the visitor's details must not stay on the screen or in scrollback
     try:
         if visitor is None:
             return text("form_cancelled", language), time.monotonic()
-        submit_visitor(config.storage.database, visitor)
+        try:
+            submit_visitor(config.storage.database, visitor)
+        except OSError as exc:
+            message = text("form_failed", language).format(error=exc.strerror or exc)
+            return message, time.monotonic()
         running = (read_status(status_path(config)) or {}).get("running")
         return text("form_saved" if running else "form_queued", language), time.monotonic()
     finally:
@@ -474,5 +526,9 @@ def _mute(config: Config, language: str) -> tuple[str, float]:
 
     minutes = config.gpio.mute_minutes
     # The time goes with it: a request the daemon reads late mutes only for what is left.
-    submit(config.storage.database, "mute", {"minutes": minutes, "at": time.time()})
+    try:
+        submit(config.storage.database, "mute", {"minutes": minutes, "at": time.time()})
+    except OSError as exc:
+        message = text("form_failed", language).format(error=exc.strerror or exc)
+        return message, time.monotonic()
     return text("muted_notice", language).format(n=f"{minutes:g}"), time.monotonic()

@@ -136,7 +136,43 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Saved; it will be recorded when the service runs again.",
     },
     "form_cancelled": {"vi": "Đã huỷ.", "en": "Cancelled."},
+    "form_failed": {
+        "vi": "KHÔNG lưu được ({error}): ghi ra giấy và báo bộ phận CNTT.",
+        "en": "NOT saved ({error}): write it on paper and call IT.",
+    },
+    "fault_rejected": {
+        "vi": "{n} lượt ghi tay không ghi được vào dữ liệu: báo bộ phận CNTT.",
+        "en": "{n} manual entries could not be recorded: call IT.",
+    },
     "muted_notice": {"vi": "Đã tắt còi {n} phút.", "en": "Buzzer muted for {n} minutes."},
+    # Exports and reports for officials (appliance/exports.py).
+    "exp_entry": {"vi": "Mã lượt vào", "en": "Entry"},
+    "exp_day": {"vi": "Ngày", "en": "Day"},
+    "exp_entered": {"vi": "Giờ vào", "en": "Entered"},
+    "exp_left": {"vi": "Giờ ra", "en": "Left"},
+    "exp_kind": {"vi": "Loại", "en": "Kind"},
+    "exp_protocol": {"vi": "Ứng dụng", "en": "App"},
+    "exp_tokens": {"vi": "Mã ẩn danh (token)", "en": "Tokens"},
+    "exp_name": {"vi": "Họ và tên", "en": "Name"},
+    "exp_org": {"vi": "Cơ quan, đơn vị", "en": "Organisation"},
+    "exp_phone": {"vi": "Số điện thoại", "en": "Phone"},
+    "exp_purpose": {"vi": "Mục đích", "en": "Purpose"},
+    "exp_clock": {"vi": "Đồng hồ đã đồng bộ", "en": "Clock synchronised"},
+    "exp_total": {"vi": "Tổng", "en": "Total"},
+    "yes": {"vi": "có", "en": "yes"},
+    "no": {"vi": "không", "en": "no"},
+    "xlsx_entries": {"vi": "Lượt vào", "en": "Entries"},
+    "xlsx_summary": {"vi": "Tổng hợp theo ngày", "en": "Per day"},
+    "xlsx_chart": {"vi": "Tỷ lệ cài đặt ứng dụng theo ngày", "en": "App adoption per day"},
+    "report_title": {
+        "vi": "Báo cáo lượt vào {agency}, {first} – {last}",
+        "en": "Entries at {agency}, {first} – {last}",
+    },
+    "exported": {"vi": "Đã xuất {n} lượt vào: {target}", "en": "Exported {n} entries: {target}"},
+    "left_out": {
+        "vi": "{n} lượt mô phỏng/phát lại không được xuất (--include-simulated)",
+        "en": "{n} simulated or replayed entries not exported (--include-simulated)",
+    },
 }
 
 
