@@ -401,8 +401,10 @@ def _exporter(args: argparse.Namespace) -> Any:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    import shutil
     import sys
 
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from appliance.exports import finish, open_text_output, write_csv, write_jsonl, write_xlsx
@@ -410,17 +412,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     target = args.output
     if args.format == "xlsx" and target == "-" and sys.stdout.isatty():
         raise UsageError("an XLSX file does not go to a terminal: give -o FILE.xlsx")
+    if target != "-":  # a mistyped -o is one line, not a traceback and a stray F.part
+        folder = os.path.dirname(os.path.abspath(target))
+        if os.path.isdir(target):
+            raise UsageError(f"-o {target} is a folder: give a file name")
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+            raise UsageError(f"-o {target}: cannot write in {folder}")
     _config, log, exporter = _exporter(args)
     try:
         total = exporter.count()
         left_out = exporter.left_out()
-        shown = sys.stderr.isatty() and target != "-"
+        shown = sys.stderr.isatty() and not (target == "-" and sys.stdout.isatty())
         with Progress(
             TextColumn(args.format.upper()),
             BarColumn(),
             MofNCompleteColumn(),
             transient=True,
             disable=not shown,
+            console=Console(stderr=True),  # the terminal checked above, never the data's stdout
         ) as bar:
             task = bar.add_task("export", total=total)
 
@@ -436,24 +445,38 @@ def cmd_export(args: argparse.Namespace) -> int:
                     with tempfile.TemporaryDirectory() as tmp:
                         path = Path(tmp) / "export.xlsx"
                         count = write_xlsx(exporter, path, progress)
-                        sys.stdout.buffer.write(path.read_bytes())
+                        with path.open("rb") as made:
+                            shutil.copyfileobj(made, sys.stdout.buffer)
                 else:
                     partial = Path(target + ".part")
-                    count = write_xlsx(exporter, partial, progress)
+                    try:
+                        count = write_xlsx(exporter, partial, progress)
+                    except BaseException:
+                        partial.unlink(missing_ok=True)
+                        raise
                     finish(partial, target)
             else:
                 out, partial_text = open_text_output(target)
                 try:
                     writer = write_csv if args.format == "csv" else write_jsonl
                     count = writer(exporter, out, progress)
-                finally:
                     out.flush()
+                except BaseException:
+                    if partial_text is not None:
+                        out.close()
+                        partial_text.unlink(missing_ok=True)  # never a half file left behind
+                    raise
+                finally:
                     if partial_text is not None:
                         out.close()
                     elif isinstance(out, io.TextIOWrapper):
                         out.detach()  # stdout itself stays open
                 if partial_text is not None:
                     finish(partial_text, target)
+    except OSError as exc:  # a full disk, a closed pipe: one line
+        if isinstance(exc, BrokenPipeError):
+            raise
+        raise CheckpointError(f"export failed: {exc.strerror or exc}") from None
     finally:
         log.close()
     lang = exporter.lang

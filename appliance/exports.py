@@ -59,12 +59,36 @@ def csv_safe(value: Any) -> Any:
     return value
 
 
+def _sql_char(c: str) -> str:
+    return f"'{c}'" if c.isprintable() and c != "'" else f"char({ord(c)})"
+
+
 def _sql_safe(column: str) -> str:
-    """``csv_safe`` as SQL, so the fast path leaves nothing to Python."""
+    """``csv_safe`` as SQL (built from the same prefixes), so the fast path leaves nothing to
+    Python."""
+    prefixes = ", ".join(_sql_char(c) for c in FORMULA_PREFIXES)
+    quote = "'" * 4  # a SQL string holding one '
     return (
-        f"CASE WHEN substr({column}, 1, 1) IN ('=', '+', '-', '@', char(9), char(13))"
-        f" THEN '''' || {column} ELSE {column} END"
+        f"CASE WHEN substr({column}, 1, 1) IN ({prefixes})"
+        f" THEN {quote} || {column} ELSE {column} END"
     )
+
+
+def _sql_csv_cell(column: str) -> str:
+    """A cell as the csv module writes it (QUOTE_MINIMAL), computed by SQLite."""
+    needs = " OR ".join(
+        f"instr({column}, {c}) > 0" for c in ("','", "'\"'", "char(13)", "char(10)")
+    )
+    return (
+        f"CASE WHEN {needs} THEN '\"' || replace({column}, '\"', '\"\"') || '\"' ELSE {column} END"
+    )
+
+
+# A visit's tokens in the order the phone showed them (first seen first).
+_TOKENS_SQL = (
+    "(SELECT group_concat(token, ' ') FROM (SELECT t.token FROM entry_tokens t"
+    " WHERE t.entry_id = e.id ORDER BY t.first_seen, t.token))"
+)
 
 
 @dataclass(frozen=True)
@@ -182,23 +206,32 @@ class Exporter:
                     f" 'unixepoch') || '{suffix}'")  # fmt: skip
 
         select = f"""
-            SELECT e.uuid,
-                   date(CAST(e.entered_at AS INTEGER) + {off}, 'unixepoch'),
-                   {local("e.entered_at")},
-                   CASE WHEN e.left_at IS NULL THEN '' ELSE {local("e.left_at")} END,
-                   CASE e.kind WHEN 'app' THEN ? WHEN 'no_app' THEN ? ELSE ? END,
-                   coalesce(e.protocol, ''),
-                   coalesce((SELECT group_concat(t.token, ' ') FROM entry_tokens t
-                             WHERE t.entry_id = e.id), ''),
-                   coalesce({_sql_safe("m.name")}, ''),
-                   coalesce({_sql_safe("m.organisation")}, ''),
-                   coalesce({_sql_safe("m.phone")}, ''),
-                   coalesce({_sql_safe("m.purpose")}, ''),
-                   CASE WHEN e.clock_synced THEN ? ELSE ? END
+            SELECT e.uuid AS c0,
+                   date(CAST(e.entered_at AS INTEGER) + {off}, 'unixepoch') AS c1,
+                   {local("e.entered_at")} AS c2,
+                   CASE WHEN e.left_at IS NULL THEN '' ELSE {local("e.left_at")} END AS c3,
+                   CASE e.kind WHEN 'app' THEN ? WHEN 'no_app' THEN ? ELSE ? END AS c4,
+                   coalesce(e.protocol, '') AS c5,
+                   coalesce({_TOKENS_SQL}, '') AS c6,
+                   coalesce({_sql_safe("m.name")}, '') AS c7,
+                   coalesce({_sql_safe("m.organisation")}, '') AS c8,
+                   coalesce({_sql_safe("m.phone")}, '') AS c9,
+                   coalesce({_sql_safe("m.purpose")}, '') AS c10,
+                   CASE WHEN e.clock_synced THEN ? ELSE ? END AS c11
             FROM entries e LEFT JOIN manual_details m ON m.entry_id = e.id
             WHERE {where}
             ORDER BY e.entered_at, e.id"""
         return select, [labels["app"], labels["no_app"], labels["manual"], yes, no, *params]
+
+    def sql_lines(self) -> tuple[str, list[Any]]:
+        """``sql()`` with each row joined into one CSV line by SQLite, quoted exactly as the
+        csv module quotes (a field with a comma, a quote, CR or LF is quoted, quotes doubled):
+        Python then only moves one string per row."""
+        inner, params = self.sql()
+        quoted = {7, 8, 9, 10}  # only typed text can hold a comma, a quote or a line break
+        cells = [_sql_csv_cell(f"c{i}") if i in quoted else f"c{i}" for i in range(len(COLUMNS))]
+        line = " || ',' || ".join(cells)
+        return f"SELECT {line} || char(13, 10) FROM ({inner})", params
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Each entry as plain values (times as UNIX seconds), in time order."""
@@ -206,7 +239,7 @@ class Exporter:
         cursor = self.conn.execute(
             "SELECT e.id, e.uuid, e.entered_at, e.left_at, e.kind, e.protocol, e.clock_synced,"
             " e.via_sensor, m.name, m.organisation, m.phone, m.purpose,"
-            " (SELECT group_concat(t.token, ' ') FROM entry_tokens t WHERE t.entry_id = e.id)"
+            f" {_TOKENS_SQL}"
             f" FROM entries e LEFT JOIN manual_details m ON m.entry_id = e.id WHERE {where}"
             " ORDER BY e.entered_at, e.id",
             params,
@@ -317,10 +350,10 @@ def write_csv(exporter: Exporter, out: IO[str], progress: Progress | None = None
     writer.writerow(headers(exporter.lang, exporter.offset))
     count = 0
     if exporter.offset is not None:
-        sql, params = exporter.sql()
+        sql, params = exporter.sql_lines()
         cursor = exporter.conn.execute(sql, params)
         while rows := cursor.fetchmany(CHUNK):
-            writer.writerows(rows)
+            out.write("".join([row[0] for row in rows]))
             count += len(rows)
             if progress:
                 progress(len(rows))
@@ -410,8 +443,10 @@ def write_xlsx(exporter: Exporter, path: Path, progress: Progress | None = None)
             if left is not None:
                 sheet.write_datetime(row, 3, left.replace(tzinfo=None, microsecond=0), when)
             sheet.write_string(row, 4, labels.get(r["kind"], r["kind"]))
-            sheet.write_string(row, 5, r["protocol"] or "")
-            sheet.write_string(row, 6, " ".join(r["tokens"]))
+            if r["protocol"]:
+                sheet.write_string(row, 5, r["protocol"])
+            if r["tokens"]:
+                sheet.write_string(row, 6, " ".join(r["tokens"]))
             # write_string: typed text is never a formula in a workbook (no injection here).
             for column, key in ((7, "name"), (8, "organisation"), (9, "phone"), (10, "purpose")):
                 if r[key]:

@@ -170,8 +170,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "exported": {"vi": "Đã xuất {n} lượt vào: {target}", "en": "Exported {n} entries: {target}"},
     "left_out": {
-        "vi": "{n} lượt mô phỏng/phát lại không được xuất (--include-simulated)",
-        "en": "{n} simulated or replayed entries not exported (--include-simulated)",
+        "vi": "{n} lượt mô phỏng hoặc phát lại không được xuất"
+        " (--include-simulated thêm lượt mô phỏng)",
+        "en": "{n} simulated or replayed entries not exported"
+        " (--include-simulated adds the simulated ones)",
     },
 }
 
