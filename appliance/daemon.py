@@ -31,6 +31,7 @@ from appliance.errors import CheckpointError, StoreError
 from appliance.models import SensorEvent, Sighting
 from appliance.pipeline import TICK_S, Pipeline
 from appliance.protocols.registry import Classifier, DecodeOptions
+from appliance.sdnotify import Notifier
 from appliance.status import status_path, write_status
 from appliance.store import VisitLog
 
@@ -127,6 +128,7 @@ class Daemon:
         self.last_status: dict[str, Any] = {}
         self.muted_until = 0.0  # wall time; the console shows it
         self._stuck: set[str] = set()  # inbox requests applied but not removable
+        self.notify = Notifier()  # systemd's Type=notify and watchdog (no-op outside systemd)
 
     # -- composition -----------------------------------------------------------------------
 
@@ -258,6 +260,8 @@ class Daemon:
             self._source_task = asyncio.create_task(self._consume(self.source), name="source")
             tasks.append(self._source_task)
         self._write_status("running")
+        # Ready: the visit log is open and migrated, the pipeline built, the source started.
+        self.notify.ready(f"recording at {self.config.checkpoint.id}")
         if self.uploader is not None:
             self.uploader.start()
         try:
@@ -350,6 +354,9 @@ class Daemon:
             except Exception:  # the ticker is the daemon's heartbeat: it must go on
                 self.errors += 1
                 log.exception("error in the ticker")
+            else:
+                # Only a loop that goes round pings the watchdog: a wedged loop gets restarted.
+                self.notify.watchdog()
 
     def _inbox(self) -> None:
         """Apply what the console and `checkpoint log-visitor` asked for (appliance.inbox)."""
@@ -434,6 +441,7 @@ class Daemon:
     def _shutdown(self) -> int:
         """Close down; returns how many decided records could not be committed."""
         log.info("stopping: deciding open entries and flushing")
+        self.notify.stopping()
         try:
             self.pipeline.close(self.now())
         except Exception:

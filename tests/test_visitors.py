@@ -28,6 +28,7 @@ from appliance.errors import UsageError
 from appliance.store import VisitLog
 from appliance.visitors import MAX_FIELD, MAX_NAME, Visitor, VisitorError, submit_visitor, validate
 from tests.conftest import run_checkpoint
+from tests.test_daemon import runtime_env, write_config
 
 NAME = "Nguyễn Thị Hồng Nhung"
 UUID = re.compile(r"\(([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\)")
@@ -348,21 +349,6 @@ def test_bad_requests_are_rejected_and_never_block_the_ones_after(tmp_path: Path
 
 
 # -- checkpoint log-visitor without a daemon ---------------------------------------------------
-
-
-def write_config(tmp_path: Path) -> Path:
-    config = tmp_path / "checkpoint.toml"
-    config.write_text(
-        '[checkpoint]\nid = "TQ-TEST-01"\nagency = "Sở Thông tin và Truyền thông"\n'
-        '[storage]\ndatabase = "data/visits.db"\n[privacy]\nkey_file = "data/province.key"\n'
-        '[ble]\nsource = "simulate"\n[gpio]\nenabled = false\n',
-        encoding="utf-8",
-    )
-    return config
-
-
-def runtime_env(config: Path) -> dict[str, str]:
-    return {"RUNTIME_DIRECTORY": str(config.parent / "data")}
 
 
 @pytest.fixture
