@@ -810,3 +810,10 @@ def test_small_and_large_screens_still_fit(size: tuple[int, int]) -> None:
     lines = screen(snap, "vi", width, height)
     assert len(lines) == height
     assert text("keys", "vi")[:10] in "\n".join(lines)  # the keys line is never cut off
+
+
+def test_an_earlier_day_s_entry_says_which_day() -> None:
+    yesterday = EntryRow(9, "old", "no_app", None, NOW - 86400, None, True, True, None)
+    today = EntryRow(8, "new", "no_app", None, NOW - 60, None, True, True, None)
+    lines = flat(screen(snap_of(running(), feed=[(today, None), (yesterday, None)]), "vi"))
+    assert "09:29:00" in lines and "19/08 09:30" in lines

@@ -311,7 +311,7 @@ def render(snap: Snapshot, lang: str = "vi", width: int = 80, height: int = 25) 
     rows = max(0, height - fixed - sum(heights) - 3)  # the panel's borders and its header
 
     feed = Table(expand=True, box=None, header_style="bold", padding=(0, 1))
-    feed.add_column(text("time", lang), width=8, no_wrap=True)
+    feed.add_column(text("time", lang), width=11, no_wrap=True)
     feed.add_column(text("kind", lang), ratio=3, no_wrap=True, overflow="ellipsis")
     feed.add_column(text("protocol", lang), ratio=2, no_wrap=True, overflow="ellipsis")
     feed.add_column(text("token", lang), width=SHORT_TOKEN, no_wrap=True)
@@ -319,7 +319,10 @@ def render(snap: Snapshot, lang: str = "vi", width: int = 80, height: int = 25) 
              "manual": ("manual", "yellow")}  # fmt: skip
     for entry, token in snap.feed[:rows]:
         key, colour = kinds.get(entry.kind, ("manual", "white"))
-        when = datetime.fromtimestamp(entry.entered_at, zone).strftime("%H:%M:%S")
+        entered = datetime.fromtimestamp(entry.entered_at, zone)
+        # An earlier day's entry says which day.
+        today = entered.date() == local_now.date()
+        when = entered.strftime("%H:%M:%S" if today else "%d/%m %H:%M")
         short = token[:SHORT_TOKEN] if token else ""
         feed.add_row(when, Text(text(key, lang), style=colour), entry.protocol or "", short)
     body: RenderableType = feed if snap.feed else Text(text("empty", lang), style="dim")
