@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 from appliance import __version__
 from appliance.config import SECRET_LENGTH, Config, load_config, load_secret
-from appliance.errors import CheckpointError, UsageError
+from appliance.errors import CheckpointError, UsageError, run_command
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -491,7 +491,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     import csv
     import sys
 
-    from appliance.exports import total_row
+    from appliance.exports import BOM, total_row
 
     config, log, exporter = _exporter(args)
     try:
@@ -526,7 +526,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     last = [text_of("exp_total", lang), totals["app"], totals["no_app"], totals["manual"],
             totals["total"], rate(totals["adoption_rate"])]  # fmt: skip
     if args.format == "csv":
-        sys.stdout.write("\ufeff")
+        sys.stdout.write(BOM)
         writer = csv.writer(sys.stdout, lineterminator="\r\n")
         writer.writerow(names)
         writer.writerows(rows)
@@ -935,12 +935,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
-    try:
-        return handler(args)
-    except CheckpointError as exc:
-        print(f"checkpoint: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return 0
+    return run_command("checkpoint", handler, args)

@@ -6,6 +6,10 @@ Each error carries a sentence a person can act on; the CLI prints it on one line
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from typing import Any
+
 
 class CheckpointError(Exception):
     """Base of every error the appliance expects and explains."""
@@ -46,3 +50,17 @@ class CaptureError(CheckpointError):
 
 class StoreError(CheckpointError):
     """The visit database cannot be opened, is corrupt, or the disk is full."""
+
+
+def run_command(prog: str, handler: Callable[[Any], int], args: Any) -> int:
+    """Run a subcommand the way every command line here does: an expected error is one line
+    on stderr and its exit code; Ctrl+C is 130; a closed pipe is not an error."""
+    try:
+        return handler(args)
+    except CheckpointError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0

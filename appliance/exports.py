@@ -32,6 +32,7 @@ from appliance.core.doorway import adoption_rate
 from appliance.errors import UsageError
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+BOM = "\ufeff"  # Excel reads a CSV file as UTF-8 only with it
 CHUNK = 5000
 KINDS = ("app", "no_app", "manual")
 
@@ -50,6 +51,12 @@ COLUMNS = (
     ("purpose", "exp_purpose"),
     ("clock_synced", "exp_clock"),
 )
+
+
+def kind_labels(lang: str) -> dict[str, str]:
+    """What officials read for each kind, from the catalogue."""
+    keys = {"app": "with_app", "no_app": "no_app", "manual": "manual"}
+    return {kind: text(keys[kind], lang) for kind in KINDS}
 
 
 def csv_safe(value: Any) -> Any:
@@ -195,8 +202,7 @@ class Exporter:
         where, params = self._where()
         suffix = _offset_text(self.offset)
         off = self.offset
-        labels = {k: text({"app": "with_app", "no_app": "no_app", "manual": "manual"}[k],
-                          self.lang) for k in KINDS}  # fmt: skip
+        labels = kind_labels(self.lang)
         yes, no = text("yes", self.lang), text("no", self.lang)
 
         # CAST: whole seconds cut as Python's formatting does; SQLite rounds to the millisecond,
@@ -268,8 +274,7 @@ class Exporter:
 
     def text_rows(self) -> Iterator[list[Any]]:
         """Rows of display text in COLUMNS order (the slow path, any zone)."""
-        labels = {k: text({"app": "with_app", "no_app": "no_app", "manual": "manual"}[k],
-                          self.lang) for k in KINDS}  # fmt: skip
+        labels = kind_labels(self.lang)
         yes, no = text("yes", self.lang), text("no", self.lang)
         for r in self.records():
             entered = self._local(r["entered_at"])
@@ -345,7 +350,7 @@ Progress = Callable[[int], None]
 
 
 def write_csv(exporter: Exporter, out: IO[str], progress: Progress | None = None) -> int:
-    out.write("\ufeff")  # Excel reads a CSV file as UTF-8 only with the BOM
+    out.write(BOM)
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(headers(exporter.lang, exporter.offset))
     count = 0
@@ -423,8 +428,7 @@ def write_xlsx(exporter: Exporter, path: Path, progress: Progress | None = None)
         widths = [36, 11, 19, 19, 24, 13, 34, 28, 28, 16, 28, 10]
         for column, width in enumerate(widths):
             sheet.set_column(column, column, width)
-        labels = {k: text({"app": "with_app", "no_app": "no_app", "manual": "manual"}[k], lang)
-                  for k in KINDS}  # fmt: skip
+        labels = kind_labels(lang)
         yes, no = text("yes", lang), text("no", lang)
         row = 0
         for r in exporter.records():

@@ -27,6 +27,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from appliance.core.exposure import BluezoneCase, Case, GaenCase
+from appliance.exports import BOM, csv_safe
 from collector import models, service
 from collector.db import DatabaseError, PostgresDatabase, SqliteDatabase
 
@@ -447,7 +448,6 @@ KIND_LABELS = {
     "en": {"app": "app", "no_app": "no_app", "manual": "manual"},
     "vi": {"app": "Có ứng dụng", "no_app": "Không phát hiện ứng dụng", "manual": "Ghi tay"},
 }
-BOM = "\ufeff"  # Excel reads a CSV file as UTF-8 only with it
 
 
 def adoption_csv(rows: list[service.AdoptionRow], lang: str = "vi") -> str:
@@ -457,17 +457,8 @@ def adoption_csv(rows: list[service.AdoptionRow], lang: str = "vi") -> str:
     writer.writerow(CSV_HEADERS["adoption"][lang])
     for row in rows:
         data = row.as_json()
-        writer.writerow([_csv_safe(data[h]) for h in ADOPTION_HEADERS])
+        writer.writerow([csv_safe(data[h]) for h in ADOPTION_HEADERS])
     return out.getvalue()
-
-
-def _csv_safe(value: Any) -> Any:
-    """Neutralise a cell a spreadsheet would run as a formula (OWASP CSV injection)."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def _local(t: float | None, zone: ZoneInfo) -> str:
@@ -483,9 +474,9 @@ def export_csv(rows: Iterator[tuple[Any, ...]], zone: ZoneInfo, lang: str = "vi"
     for n, row in enumerate(rows, 1):
         writer.writerow(
             [
-                *(_csv_safe(v) for v in row[:4]),
+                *(csv_safe(v) for v in row[:4]),
                 kinds.get(row[4], row[4]),
-                _csv_safe(row[5]),
+                csv_safe(row[5]),
                 _local(row[6], zone),
                 _local(row[7], zone),
                 int(row[8]),

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from appliance.errors import CheckpointError, UsageError
+from appliance.errors import UsageError, run_command
 from collector import service
 from collector.db import PostgresDatabase, SqliteDatabase, open_database
 
@@ -338,15 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
-    try:
-        return handler(args)
-    except CheckpointError as exc:
-        print(f"checkpoint-collector: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return 0
+    return run_command("checkpoint-collector", handler, args)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from appliance.errors import StoreError
-from appliance.store.schema import SCHEMA_VERSION
 from appliance.store.visits import BUSY_TIMEOUT_MS, VisitLog, _explain, read_alerts
 
 
@@ -31,23 +30,15 @@ class Outbox:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        if not self.path.exists():
-            # Create (and migrate) it the way the daemon would; an empty outbox is valid.
-            VisitLog(self.path, check=False).close()
+        # Created or migrated the way the daemon does it (a no-op on a current database), so
+        # this connection always sees the current schema.
+        VisitLog(self.path, check=False).close()
         try:
             self.conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)
             self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self.conn.execute("PRAGMA synchronous = FULL")
-            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         except (sqlite3.Error, OSError) as exc:
             raise _explain(self.path, exc) from None
-        if version < SCHEMA_VERSION:
-            # An old database: let the writer's code migrate it.
-            self.conn.close()
-            VisitLog(self.path, check=False).close()
-            self.conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)
-            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self.conn.execute("PRAGMA synchronous = FULL")
 
     def close(self) -> None:
         self.conn.close()
