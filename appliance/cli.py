@@ -643,7 +643,13 @@ def cmd_beacon(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from appliance.doctor import run_doctor
 
-    return run_doctor(config_of(args))
+    return run_doctor(config_of(args), json_lines=args.json)
+
+
+def cmd_maintenance(args: argparse.Namespace) -> int:
+    from appliance.maintenance import run_maintenance
+
+    return run_maintenance(config_of(args), json_lines=args.json)
 
 
 def cmd_console(args: argparse.Namespace) -> int:
@@ -836,10 +842,26 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor",
         parents=[common],
         help="check the installation: PASS / WARN / FAIL lines",
-        description="Checks the province key, visit log, disk, clock and, with [ble] source = "
-        "bluez, BlueZ, the adapter, passive scanning and the beacon. Exit code 1 on any FAIL.",
+        description="Checks the configuration, the secrets' file modes, the state directory, "
+        "the visit log, disk, clock, GPIO chip and pins, the collector over TLS and, with [ble] "
+        "source = bluez, BlueZ, the adapter, passive scanning and the beacon. Each FAIL says "
+        "what to do. Exit code 1 on any FAIL (WARN alone: 0).",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="one JSON object per check, then a summary object"
     )
     p.set_defaults(handler=cmd_doctor)
+
+    p = sub.add_parser(
+        "maintenance",
+        parents=[common],
+        help="daily upkeep of the visit log (the maintenance timer)",
+        description="Once: quick_check, retention (postponed while the clock is not "
+        "synchronised), a WAL checkpoint and PRAGMA optimize. Safe while the daemon runs. "
+        "Exit code 1 when the visit log fails its check.",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per step")
+    p.set_defaults(handler=cmd_maintenance)
 
     for name, text_help in (
         ("export", "the entry log for officials: CSV, XLSX or JSON lines"),
@@ -928,6 +950,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=cmd_log_visitor)
 
+    from appliance.provision.commands import add_provision_parser
+
+    add_provision_parser(sub, common)
     return parser
 
 

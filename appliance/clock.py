@@ -1,7 +1,8 @@
 """Is the system clock trustworthy? A Pi before the Pi 5 has no real-time clock.
 
 Asks the kernel (``adjtimex``), which knows whether NTP has synchronised it: the same answer
-``timedatectl`` gives, without D-Bus.
+``timedatectl`` gives, without D-Bus; and reads the boot-relative clock that lets records taken
+before sync be corrected afterwards.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import time
+from dataclasses import dataclass
 
 TIME_ERROR = 5  # adjtimex's return value while the clock is not synchronised
 
@@ -42,3 +45,49 @@ def is_synchronized() -> bool:
     timex.modes = 0  # read only
     state = function(ctypes.byref(timex))
     return bool(state != TIME_ERROR)
+
+
+# -- boot-relative time ------------------------------------------------------------------------
+# Until NTP synchronises it, the wall clock of a Pi without a real-time clock is wrong by an
+# unknown amount, but CLOCK_BOOTTIME (seconds since this boot, counting suspend) is right. A
+# record taken before sync keeps its boot-relative time and the boot's ID, so once the clock
+# is synchronised its true wall time is ``now_wall - (now_boot - recorded_boot)``. Another
+# boot's count started again from zero: its records cannot be corrected, only flagged.
+
+BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
+
+
+@dataclass(frozen=True, slots=True)
+class BootReading:
+    """The wall clock and the boot clock read together, in one boot."""
+
+    boot_id: str
+    wall: float  # time.time(), UNIX seconds (wrong by an unknown amount when unsynchronised)
+    boot_s: float  # CLOCK_BOOTTIME, seconds since this boot
+
+    def boot_time_of(self, wall: float) -> float:
+        """The boot-relative time of ``wall``, a wall time read with the same clock offset."""
+        return self.boot_s - (self.wall - wall)
+
+
+def boottime() -> float:
+    """Seconds since this boot, suspend included (never set by NTP or anyone)."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+@functools.cache
+def boot_id() -> str | None:
+    """The kernel's random ID of this boot (None where there is no /proc: not Linux)."""
+    try:
+        with open(BOOT_ID_PATH, encoding="ascii") as file:
+            return file.read().strip() or None
+    except (OSError, ValueError):
+        return None
+
+
+def read_boot() -> BootReading | None:
+    """Now, on both clocks; None where the boot cannot be identified."""
+    current = boot_id()
+    if current is None:
+        return None
+    return BootReading(current, time.time(), boottime())

@@ -56,6 +56,12 @@ class StorageSection:
     retention_days: int = key(
         21, "the incubation-based window health authorities asked for", low=1, high=3650
     )
+    runtime_dir: Path | None = key(
+        None,
+        "where the daemon's status file lives (in memory: it changes every second); default:"
+        " $RUNTIME_DIRECTORY, /run/checkpoint as root, else beside the database",
+        path=True,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ import math
 import os
 import shutil
 import signal
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -50,6 +51,10 @@ PAPER_VISITOR = "(sổ giấy)"  # the name of a visitor the receptionist regist
 RETENTION_EVERY_S = 3600  # retention is by the day: hourly is plenty
 SIMULATION_PREROLL_S = 15 * 60  # simulated lobby history replayed at start-up
 DISK_LOW_BYTES = 50 * 1024 * 1024  # below this, warn: SQLite needs room for its journal
+# adjtimex is cheap, but decisions are many: the answer is kept this long. A record taken in
+# the second after sync is still marked unsynchronised, and corrected with the rest.
+CLOCK_CHECK_S = 1.0
+CLOCK_STEP_S = 1.0  # a request's wall and boot times further apart: the clock was set since
 
 
 def _request_time(value: Any) -> float | None:
@@ -60,6 +65,27 @@ def _request_time(value: Any) -> float | None:
     if not 946684800 <= value <= time.time() + 60:
         return None
     return float(value)
+
+
+def _manual_time(data: dict[str, Any]) -> tuple[float | None, tuple[str, float] | None]:
+    """When a visitor typed at the console came in, and that time on this boot's clock.
+
+    The console reads both clocks (appliance.visitors). A request from this boot gets its
+    time from the boot clock whenever the wall clock was set since it was typed (NTP, after a
+    power cut): its ``at`` would be wrong by that step. Any other request has its ``at`` only.
+    """
+    at = _request_time(data.get("at"))
+    boot_id, boot_s = data.get("boot_id"), data.get("boot_s")
+    if boot_id is None or boot_id != clock.boot_id():
+        return at, None
+    if isinstance(boot_s, bool) or not isinstance(boot_s, int | float) or not math.isfinite(boot_s):
+        return at, None
+    from_boot = _request_time(time.time() - (clock.boottime() - boot_s))
+    if from_boot is None:
+        return at, None
+    if at is None or abs(from_boot - at) > CLOCK_STEP_S:
+        at = from_boot
+    return at, (str(boot_id), float(boot_s))
 
 
 def local_day_bounds(now: float, timezone: str) -> tuple[float, float]:
@@ -129,6 +155,9 @@ class Daemon:
         self.muted_until = 0.0  # wall time; the console shows it
         self._stuck: set[str] = set()  # inbox requests applied but not removable
         self.notify = Notifier()  # systemd's Type=notify and watchdog (no-op outside systemd)
+        self.clock_synced = True  # the last answer of clock.is_synchronized (see _watch_clock)
+        self._clock_checked = -math.inf  # time.monotonic() of that answer
+        self._correction_due = False  # records of this boot wait for a correction
 
     # -- composition -----------------------------------------------------------------------
 
@@ -142,6 +171,10 @@ class Daemon:
         reopened = self.store.close_open_entries()
         if reopened:
             log.info("closed %d stays left open by the last run", reopened)
+        # A run restarted after sync corrects what an earlier run of this boot left; a clock
+        # not yet synchronised is only noted (nothing at start-up waits for the network).
+        self._correction_due = True
+        self._watch_clock()
         classifier = Classifier(
             DecodeOptions(
                 config.protocols.bluezone_ios_overflow_byte,
@@ -154,10 +187,10 @@ class Daemon:
         # The simulated lobby has a two-beam door; a real one has what [gpio] sensor says.
         has_sensor = self.simulate or (config.gpio.enabled and config.gpio.sensor != "none")
         doorway = Doorway(DoorTuning(sensor=has_sensor))
-        synced = (lambda: True) if self.simulate else clock.is_synchronized
         self.pipeline = Pipeline(
-            classifier, tracker, doorway, self.store, self._on_signal, clock_synced=synced
-        )
+            classifier, tracker, doorway, self.store, self._on_signal,
+            clock_synced=lambda: self.clock_synced,
+        )  # fmt: skip
         self.source: SimulatedSource | None = None
         self.supervisor: ScannerSupervisor | None = None
         self.door: DoorSignals | None = None
@@ -304,25 +337,56 @@ class Daemon:
                 self.errors += 1
                 log.exception("error handling %r", event)
 
-    def _retention(self) -> None:
-        """Delete what is past retention; with a collector, only what it has acknowledged."""
-        if not self.simulate and not clock.is_synchronized():
-            # A clock that later jumps forward would make today look weeks old.
-            log.info("retention postponed: the clock is not synchronised")
+    def _watch_clock(self) -> None:
+        """Ask the kernel whether the clock is synchronised (at most once per CLOCK_CHECK_S);
+        once it is, correct the records this boot took before (DESIGN.md §4.4)."""
+        checked = time.monotonic()
+        if checked - self._clock_checked < CLOCK_CHECK_S:
             return
-        from appliance import inbox
+        self._clock_checked = checked
+        # The simulated lobby runs on a virtual clock: treated as synchronised, as always.
+        synced = self.simulate or clock.is_synchronized()
+        if synced and not self.clock_synced:
+            self._correction_due = True
+        self.clock_synced = synced
+        if synced and self._correction_due:
+            self._correct_clock()
 
-        cutoff = time.time() - self.config.storage.retention_days * 86400
-        if inbox.expire(self.config.storage.database, cutoff):
-            log.info("retention removed refused inbox requests past retention")
+    def _correct_clock(self) -> None:
+        reading = clock.read_boot()
+        if reading is None:  # no boot ID (not Linux): nothing was recorded for correction
+            self._correction_due = False
+            return
         try:
-            removed = self.store.apply_retention(time.time(), self.config.storage.retention_days)
+            corrected = self.store.correct_clock(reading.wall, reading.boot_s, reading.boot_id)
+        except StoreError as exc:
+            log.error("clock correction postponed: %s", exc)  # tried again next second
+            return
+        self._correction_due = False
+        if corrected:
+            log.info("clock synchronised: corrected %d records taken before sync", corrected)
+
+    def _retention(self) -> None:
+        """Delete what is past retention; with a collector, only what it has acknowledged
+        (the same pass as `checkpoint maintenance`)."""
+        from appliance.maintenance import apply_retention
+
+        try:
+            done = apply_retention(
+                self.store, self.config, time.time(), clock_synced=self.clock_synced
+            )
         except StoreError as exc:
             log.error("retention: %s", exc)
             return
-        if any(removed.values()):
+        if done.postponed:
+            # A clock that later jumps forward would make today look weeks old.
+            log.info("retention postponed: the clock is not synchronised")
+        elif done.removed_anything:
             log.info(
-                "retention removed %(entries)d entries, %(manual_details)d manual details", removed
+                "retention removed %d entries, %d manual details, %d refused inbox requests",
+                done.entries,
+                done.manual_details,
+                done.inbox_requests,
             )
 
     async def _ticker(self) -> None:
@@ -331,6 +395,11 @@ class Daemon:
         self._retention()
         while True:
             await asyncio.sleep(TICK_S)
+            try:
+                self._watch_clock()
+            except Exception:
+                self.errors += 1
+                log.exception("error checking the clock")
             now = self.now()
             try:
                 self.pipeline.tick(now)
@@ -395,7 +464,7 @@ class Daemon:
                         data.get("name"), data.get("organisation"), data.get("phone"),
                         data.get("purpose"), lang="en",
                     )  # fmt: skip
-                    at_value = _request_time(data.get("at"))
+                    at_value, when_boot = _manual_time(data)
                     entry_uuid = str(data["uuid"])
                     if at_value is None:
                         raise ValueError(f"bad time {data.get('at')!r}")
@@ -407,7 +476,7 @@ class Daemon:
                     self.store.add_manual(
                         visitor.name, organisation=visitor.organisation, phone=visitor.phone,
                         purpose=visitor.purpose, when=at, entry_uuid=entry_uuid,
-                        clock_synced=self.pipeline.clock_synced(),
+                        clock_synced=self.pipeline.clock_synced(), when_boot=when_boot,
                     )  # fmt: skip
                 except StoreError as exc:
                     log.error("manual entry waits in the inbox: %s", exc)
@@ -497,11 +566,19 @@ class Daemon:
                 "message": self.store_error,
                 "pending": self.store.pending,
             },
-            "clock": {"synchronized": True if self.simulate else clock.is_synchronized()},
+            "clock": self._clock_health(),
             "disk": {"state": "ok" if disk_ok else "low", "free_bytes": free},
             "sync": self._sync_health(),
             "gpio": self.door.status() if self.door is not None else {"state": "off"},
         }
+
+    def _clock_health(self) -> dict[str, Any]:
+        """Synchronised or not, and how many records of this boot wait for it to be."""
+        try:
+            waiting = self.store.awaiting_clock_correction(clock.boot_id())
+        except (StoreError, sqlite3.Error):
+            waiting = None
+        return {"synchronized": self.clock_synced, "awaiting_correction": waiting}
 
     def _door_state(self) -> dict[str, Any]:
         """What the box is doing besides greeting and prompting: muted, quiet hours."""

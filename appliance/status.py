@@ -1,8 +1,10 @@
 """The daemon's status file: a small JSON snapshot that ``status`` and the console read.
 
 Written atomically (temporary file + rename) about once a second, so a reader never sees half a
-file. It lives in ``$RUNTIME_DIRECTORY`` under systemd, ``/run/checkpoint`` as root, and beside
-the database otherwise.
+file. It lives in ``[storage] runtime_dir`` when the configuration names one (an installed unit's
+does: /run/checkpoint, so a console or `checkpoint status` started from a login shell finds the
+same file as the daemon under systemd), else in ``$RUNTIME_DIRECTORY``, ``/run/checkpoint`` as
+root, and beside the database otherwise.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ BEACON_STALE_S = 30.0  # the beacon reports every 5 s
 
 
 def status_path(config: Config) -> Path:
+    if config.storage.runtime_dir is not None:
+        return config.storage.runtime_dir / STATUS_NAME
     runtime = os.environ.get("RUNTIME_DIRECTORY")
     if runtime:
         return Path(runtime.split(":")[0]) / STATUS_NAME

@@ -14,7 +14,9 @@ import unicodedata
 import uuid as uuidlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from appliance import clock
 from appliance.console.messages import text
 from appliance.errors import UsageError
 
@@ -86,16 +88,19 @@ def submit_visitor(database: Path, visitor: Visitor, when: float | None = None) 
     from appliance.inbox import submit
 
     entry_uuid = str(uuidlib.uuid4())
-    request = submit(
-        database,
-        "manual",
-        {
-            "uuid": entry_uuid,
-            "at": time.time() if when is None else when,
-            "name": visitor.name,
-            "organisation": visitor.organisation,
-            "phone": visitor.phone,
-            "purpose": visitor.purpose,
-        },
+    data: dict[str, Any] = {"uuid": entry_uuid, "at": when}
+    boot = clock.read_boot() if when is None else None
+    if boot is not None:
+        # Also on the boot clock: the daemon corrects the time if the wall clock was not yet
+        # synchronised (appliance.clock).
+        data.update(at=boot.wall, boot_id=boot.boot_id, boot_s=boot.boot_s)
+    elif when is None:
+        data["at"] = time.time()
+    data.update(
+        name=visitor.name,
+        organisation=visitor.organisation,
+        phone=visitor.phone,
+        purpose=visitor.purpose,
     )
+    request = submit(database, "manual", data)
     return entry_uuid, request

@@ -314,8 +314,10 @@ def ingest(
     """Store a batch idempotently: a UUID already stored is a duplicate, never a second row.
 
     A record sent again may carry more than before (the stay's end, tokens of later
-    rotations): those are merged into the stored one. The whole batch is one transaction, so a
-    batch cut mid-way leaves nothing behind and its retry is simply new.
+    rotations): those are merged into the stored one. A record first sent with an
+    unsynchronised clock and sent again synchronised carries its corrected time (DESIGN.md
+    §4.4): that replaces the stored times, never the other way round. The whole batch is one
+    transaction, so a batch cut mid-way leaves nothing behind and its retry is simply new.
     """
     if not records:
         return IngestResult(0, 0, 0)
@@ -330,7 +332,7 @@ def ingest(
             marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(part))
             params: list[Any] = []
             for r in part:
-                day = datetime.fromtimestamp(r.entered_at, zone).date().isoformat()
+                day = _local_day(r.entered_at, zone)
                 params += [
                     r.uuid, checkpoint.id, checkpoint.agency, checkpoint.door, r.kind,
                     r.protocol, r.entered_at, r.left_at, day, int(r.clock_synced),
@@ -343,6 +345,17 @@ def ingest(
                 params,
             )
             new.update(row[0] for row in rows)
+        corrected = [
+            (r.entered_at, r.left_at, _local_day(r.entered_at, zone), r.uuid, checkpoint.id)
+            for r in batch
+            if r.uuid not in new and r.clock_synced
+        ]
+        if corrected:
+            tx.many(
+                "UPDATE visits SET entered_at = ?, left_at = ?, local_day = ?, clock_synced = 1"
+                " WHERE uuid = ? AND checkpoint_id = ? AND clock_synced = 0",
+                corrected,
+            )
         ends = [
             (r.left_at, r.uuid, checkpoint.id)
             for r in batch
@@ -367,6 +380,10 @@ def ingest(
                 tokens,
             )
     return IngestResult(len(records), len(new), len(records) - len(new))
+
+
+def _local_day(t: float, zone: ZoneInfo) -> str:
+    return datetime.fromtimestamp(t, zone).date().isoformat()
 
 
 def _owned(tx: Any, visit_uuid: str, checkpoint_id: str) -> bool:

@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
     libdbus-1-dev libglib2.0-dev libgirepository1.0-dev libcairo2-dev
     dbus-daemon pkg-config gcc
-    sqlite3 shellcheck tmux systemd
+    sqlite3 shellcheck tmux systemd debootstrap
     postgresql
 )
 

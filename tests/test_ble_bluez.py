@@ -352,6 +352,7 @@ def test_adapter_is_found_again_by_address_under_a_new_name(bluez: BluezMock) ->
 
 def write_bluez_config(tmp_path: Path, scanning: str = "active") -> Path:
     (tmp_path / "province.key").write_bytes(bytes(range(40, 72)))
+    (tmp_path / "province.key").chmod(0o600)  # `checkpoint doctor` fails a readable secret
     config = tmp_path / "checkpoint.toml"
     config.write_text(
         '[storage]\ndatabase = "visits.db"\n[privacy]\nkey_file = "province.key"\n'

@@ -354,6 +354,42 @@ def test_ingest_is_idempotent_and_merges_resent_records(collector: Collector, sq
     assert plain.status_code == 200 and plain.json()["new"] == 1, plain.text
 
 
+def test_a_resent_record_with_its_clock_corrected_takes_the_true_time(
+    collector: Collector, sql: Sql
+) -> None:
+    token = enroll_as(collector, sql)["token"]
+    true = ts("2025-03-10T02:00:00")  # 09:00 in Hanoi
+    wrong = true - 3 * 86400  # a Pi's clock before NTP: three days behind
+    first = visit("app", wrong, left_at=wrong + 300, tokens_=["aa" * 16], clock_synced=False)
+    other = visit("no_app", wrong + 60, clock_synced=False)
+    assert sent_ok(collector, token, [first, other])["new"] == 2
+
+    def stored(record: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return sql.rows(
+            "SELECT entered_at, left_at, local_day, clock_synced FROM visits WHERE uuid = ?",
+            (record["uuid"],),
+        )
+
+    assert stored(first) == [(wrong, wrong + 300, "2025-03-07", 0)]
+    # Corrected on the device and sent again: the true times replace the flagged ones.
+    corrected = {**first, "entered_at": true, "left_at": true + 300, "clock_synced": True,
+                 "tokens": ["aa" * 16, "bb" * 16]}  # fmt: skip
+    assert sent_ok(collector, token, [corrected]) == {"received": 1, "new": 0, "duplicates": 1}
+    assert stored(first) == [(true, true + 300, "2025-03-10", 1)]
+    merged = sql.rows("SELECT token FROM visit_tokens WHERE visit_uuid = ?", (first["uuid"],))
+    assert sorted(r[0] for r in merged) == ["aa" * 16, "bb" * 16]
+    # A synchronised time is never moved again, and a stale flagged copy changes nothing.
+    for later in ({**corrected, "entered_at": true + 999, "left_at": true + 999},
+                  {**first, "clock_synced": False}):  # fmt: skip
+        assert sent_ok(collector, token, [later])["duplicates"] == 1
+        assert stored(first) == [(true, true + 300, "2025-03-10", 1)]
+    # Another unit cannot move this unit's flagged record by sending its UUID.
+    intruder = enroll_as(collector, sql, "Sở Y tế", "Cửa sau")["token"]
+    hijack = {**other, "entered_at": true, "clock_synced": True}
+    assert sent_ok(collector, intruder, [hijack])["duplicates"] == 1
+    assert stored(other) == [(wrong + 60, None, "2025-03-07", 0)]
+
+
 def _gz(value: Any) -> bytes:
     return gzip.compress(json.dumps(value).encode())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -108,3 +109,23 @@ def test_overflow_bit_from_config_reaches_decode(cli, tmp_path: Path) -> None:  
     moved = frames.bluezone_ios_background(byte=2, mask=0x10).hex()
     assert cli("decode", moved).out.startswith("-")
     assert cli("decode", "--config", str(path), moved).out.startswith("bluezone-ios")
+
+
+def test_the_status_file_follows_runtime_dir_before_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An installed unit's configuration names /run/checkpoint, so a console or `status` run from
+    a login shell (no $RUNTIME_DIRECTORY, not root) reads the file the daemon writes."""
+    from appliance.status import status_path
+
+    plain = load_config(write(tmp_path, '[storage]\ndatabase = "db/checkpoint.db"\n'))
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path / "run-a"))
+    assert status_path(plain) == tmp_path / "run-a" / "status.json"
+    named = load_config(
+        write(tmp_path, '[storage]\ndatabase = "db/checkpoint.db"\nruntime_dir = "run-b"\n')
+    )
+    assert status_path(named) == tmp_path / "run-b" / "status.json"
+    monkeypatch.delenv("RUNTIME_DIRECTORY")
+    assert status_path(named) == tmp_path / "run-b" / "status.json"
+    if os.geteuid() != 0:
+        assert status_path(plain) == tmp_path / "db" / "status.json"

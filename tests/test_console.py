@@ -4,6 +4,7 @@ a snapshot read from a real visit log without ever taking a write lock."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -133,7 +134,7 @@ ALL_FAULTS = running(
         scanner={"state": "error", "message": "the advertisement source stopped"},
         store={"state": "error", "message": STORE_MESSAGE},
         disk={"state": "low", "free_bytes": 10**6},
-        clock={"synchronized": False},
+        clock={"synchronized": False, "awaiting_correction": 3},
         gpio={"state": "error"},
         sync={"state": "unauthorised", "backlog": 12},
     )
@@ -146,7 +147,7 @@ def fault_actions(lang: str) -> list[str]:
         text("fault_scanner", lang).format(state=text("error", lang)),
         text("fault_store", lang).format(message=STORE_MESSAGE),
         text("fault_disk", lang),
-        text("fault_clock", lang),
+        text("fault_clock_waiting", lang).format(n=3),
         text("fault_gpio", lang),
         text("fault_sync_auth", lang),
         text("fault_beacon", lang),
@@ -308,7 +309,7 @@ BROKEN: dict[str, dict[str, dict[str, Any]]] = {
     "scanner": {"scanner": {"state": "error"}},
     "store": {"store": {"state": "error", "message": STORE_MESSAGE}},
     "disk": {"disk": {"state": "low"}},
-    "clock": {"clock": {"synchronized": False}},
+    "clock": {"clock": {"synchronized": False, "awaiting_correction": 3}},
     "gpio": {"gpio": {"state": "error"}},
     "sync": {"sync": {"state": "unauthorised"}},
     "beacon": {},  # the beacon is its own process: Snapshot.beacon
@@ -345,6 +346,47 @@ def test_a_store_fault_without_a_message_and_sync_offline_and_tls(lang: str) -> 
     lines = screen(snap_of(quiet), lang)
     assert not shows(lines, text("fault_sync_offline", lang).format(n=0))
     assert f"{text('sync', lang)}: {text('offline', lang)}" in flat(lines)
+
+
+CLOCK_WAITING = {
+    "vi": "Đồng hồ chưa đồng bộ: kiểm tra mạng. Giờ của 12 lượt vào chưa chắc đúng, sẽ được"
+    " chỉnh khi có mạng.",
+    "en": "The clock is not synchronised: check the network. 12 entries have uncertain times,"
+    " corrected once it is.",
+}
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_unsynchronised_clock_says_how_many_entries_wait_for_correction(lang: str) -> None:
+    waiting = running(health=health(clock={"synchronized": False, "awaiting_correction": 12}))
+    for width, height in SIZES:
+        lines = screen(snap_of(waiting), lang, width, height)
+        check_frame(lines, lang, width, height, "20/08/2020 09:30:00")
+        assert shows(lines, CLOCK_WAITING[lang])
+        assert f"{text('clock', lang)}: {text('unsynchronised', lang)}" in flat(lines)
+    # Nothing waiting (or a daemon too old to say): the plain warning, still with its action.
+    for clock in ({"synchronized": False, "awaiting_correction": 0}, {"synchronized": False}):
+        lines = screen(snap_of(running(health=health(clock=clock))), lang)
+        assert shows(lines, text("fault_clock", lang))
+        assert not shows(lines, CLOCK_WAITING[lang])
+    # Synchronised: no clock line at all, even with a correction still to run.
+    synced = running(health=health(clock={"synchronized": True, "awaiting_correction": 12}))
+    lines = screen(snap_of(synced), lang)
+    assert not shows(lines, text("fault_clock", lang)) and not shows(lines, CLOCK_WAITING[lang])
+
+
+def test_an_uncorrected_time_in_the_feed_is_shown_in_yellow() -> None:
+    feed = busy_feed(2)
+    flagged = dataclasses.replace(feed[1][0], clock_synced=False)
+    snap = snap_of(running(), feed=[feed[0], (flagged, feed[1][1])])
+    console = Console(record=True, width=80, height=25, color_system="standard",
+                      force_terminal=True)  # fmt: skip
+    console.print(render(snap, "vi", 80, 25))
+    styled = console.export_text(styles=True)
+    shown = [datetime.fromtimestamp(row.entered_at, HANOI).strftime("%H:%M:%S")
+             for row, _ in feed]  # fmt: skip
+    assert f"\x1b[33m{shown[1]}" in styled  # yellow
+    assert f"\x1b[33m{shown[0]}" not in styled and shown[0] in styled
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

@@ -304,6 +304,32 @@ def test_a_record_changed_after_sending_is_sent_again_and_merged(
     log.close()
 
 
+def test_a_record_taken_before_sync_reaches_the_collector_with_its_corrected_time(
+    collector: Collector, tls: Tls, tmp_path: Path
+) -> None:
+    from appliance.clock import BootReading
+
+    db = tmp_path / "visits.db"
+    token = collector.enroll()["token"]
+    true = time.time() - 3600  # when the visitor really came, 200 s after the boot
+    stale = 2 * DAY  # the Pi's wall clock before NTP
+    log = VisitLog(db, boot_clock=lambda: BootReading("boot-1", true - stale, 200.0))
+    uuid = "22222222-2222-4222-8222-222222222222"
+    log.record(Entry(uuid, "no_app", true - stale, via_sensor=True), clock_synced=False)
+    log.flush()
+    uploader = Uploader(db, CollectorClient(collector.url, token=token, ca_file=tls.ca_file))
+    assert uploader.push().new == 1
+    assert collector.query("SELECT entered_at, clock_synced FROM visits") == [(true - stale, 0)]
+    # NTP sets the clock 1000 s after the boot: the record is corrected and sent again.
+    assert log.correct_clock(true + 800, 1000.0, "boot-1") == 1
+    assert Outbox(db).backlog() == 1
+    result = uploader.push()
+    assert (result.new, result.duplicates) == (0, 1)
+    assert collector.query("SELECT entered_at, clock_synced FROM visits") == [(true, 1)]
+    assert Outbox(db).backlog() == 0
+    log.close()
+
+
 def test_a_record_the_collector_refuses_is_kept_and_counted_and_the_rest_goes(
     collector: Collector, tls: Tls, tmp_path: Path
 ) -> None:

@@ -17,6 +17,7 @@ from tests.conftest import REPO
 
 UNITS = sorted((REPO / "systemd").glob("checkpoint*.*"))
 INSTALLED_BIN = "/opt/checkpoint/venv/bin/"
+INSTALLED_LIBEXEC = "/opt/checkpoint/libexec/"
 MAX_EXPOSURE = 3.5
 
 needs_systemd = pytest.mark.skipif(
@@ -29,10 +30,12 @@ needs_systemd = pytest.mark.skipif(
 def local_units(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     directory = tmp_path_factory.mktemp("units")
     here = str(Path(sys.executable).parent) + "/"
+    libexec = str(REPO / "provisioning" / "libexec") + "/"
     copies = []
     for unit in UNITS:
         copy = directory / unit.name
-        copy.write_text(unit.read_text(encoding="utf-8").replace(INSTALLED_BIN, here))
+        text = unit.read_text(encoding="utf-8")
+        copy.write_text(text.replace(INSTALLED_BIN, here).replace(INSTALLED_LIBEXEC, libexec))
         copies.append(copy)
     return copies
 
@@ -43,9 +46,35 @@ def test_there_are_units_and_they_name_the_installed_venv() -> None:
         "checkpoint.service",
         "checkpoint-console.service",
         "checkpoint-beacon.service",
+        "checkpoint-enroll.service",
+        "checkpoint-maintenance.service",
+        "checkpoint-maintenance.timer",
     } <= names
     for unit in UNITS:
-        assert INSTALLED_BIN in unit.read_text(encoding="utf-8"), unit.name
+        if unit.suffix == ".service":
+            assert INSTALLED_BIN in unit.read_text(encoding="utf-8"), unit.name
+
+
+def test_each_timer_starts_a_service_that_exists() -> None:
+    timers = [u for u in UNITS if u.suffix == ".timer"]
+    assert timers
+    for timer in timers:
+        assert (REPO / "systemd" / f"{timer.stem}.service").exists(), timer.name
+        text = timer.read_text(encoding="utf-8")
+        assert "Persistent=true" in text and "OnCalendar=" in text
+
+
+def test_nothing_at_boot_waits_for_the_network() -> None:
+    """DESIGN: no start-up step waits for the network. The enrollment, the only unit that
+    needs the collector, is kept out of the boot transaction's ordering and retries instead."""
+    for unit in UNITS:
+        text = unit.read_text(encoding="utf-8")
+        assert "network-online.target" not in text, unit.name
+    enroll = (REPO / "systemd" / "checkpoint-enroll.service").read_text(encoding="utf-8")
+    assert "DefaultDependencies=no" in enroll
+    assert "Restart=on-failure" in enroll
+    assert "ConditionPathExists=|/boot/firmware/checkpoint-provision.toml" in enroll
+    assert "ConditionPathExists=|/boot/checkpoint-provision.toml" in enroll
 
 
 @needs_systemd

@@ -543,6 +543,45 @@ def test_a_mute_request_shows_in_the_status(daemon: Running) -> None:
     assert alive(daemon)
 
 
+def test_a_visitor_typed_before_sync_carries_the_boot_clock_and_gets_the_true_time(
+    tmp_path: Path,
+) -> None:
+    from appliance import clock
+
+    fake, apply = applier(tmp_path)
+    db = fake.config.storage.database
+    try:
+        entry_uuid, path = submit_visitor(db, validate(NAME))
+        request = json.loads(path.read_text(encoding="utf-8"))
+        assert request["boot_id"] == clock.boot_id()
+        assert request["boot_s"] == pytest.approx(clock.boottime(), abs=5)
+        # Typed while the wall clock was two days behind; applied once NTP has set it.
+        request["at"] -= 2 * 86400
+        path.write_text(json.dumps(request), encoding="utf-8")
+        apply()
+        (row,) = manual_rows(db)
+        assert row[0] == entry_uuid and row[4] == pytest.approx(time.time(), abs=5)
+        # Typed while it was two days ahead: not refused as "from the future".
+        ahead, path = submit_visitor(db, validate(NAME))
+        request = json.loads(path.read_text(encoding="utf-8"))
+        path.write_text(json.dumps({**request, "at": request["at"] + 2 * 86400}), encoding="utf-8")
+        apply()
+        assert manual_rows(db)[-1][0] == ahead
+        assert manual_rows(db)[-1][4] == pytest.approx(time.time(), abs=5)
+        # Applied while the clock is still wrong: flagged, with what corrects it later.
+        fake.pipeline = SimpleNamespace(clock_synced=lambda: False)
+        second, _ = submit_visitor(db, validate(NAME))
+        apply()
+        boot = fake.store.db.execute(
+            "SELECT clock_synced, boot_id, entered_boot_s FROM entries WHERE uuid = ?", (second,)
+        ).fetchone()
+        assert boot[:2] == (0, clock.boot_id()) and boot[2] == pytest.approx(
+            clock.boottime(), abs=5
+        )
+    finally:
+        fake.store.close()
+
+
 def test_a_mute_read_late_mutes_only_for_what_is_left(tmp_path: Path) -> None:
     fake, apply = applier(tmp_path)
     db = fake.config.storage.database

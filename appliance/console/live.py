@@ -173,8 +173,14 @@ def _alerts(snap: Snapshot, lang: str, zone: ZoneInfo) -> list[Text]:
             lines.append(Text(text("fault_store", lang).format(message=message), style="bold red"))
         if _state_of("disk", health.get("disk", {})) not in ("ok", "off"):
             lines.append(Text(text("fault_disk", lang), style="bold red"))
-        if _state_of("clock", health.get("clock", {})) != "ok":
-            lines.append(Text(text("fault_clock", lang), style="yellow"))
+        clock = health.get("clock", {})
+        if _state_of("clock", clock) != "ok":
+            waiting = clock.get("awaiting_correction")
+            if isinstance(waiting, int) and not isinstance(waiting, bool) and waiting > 0:
+                message = text("fault_clock_waiting", lang).format(n=waiting)
+            else:
+                message = text("fault_clock", lang)
+            lines.append(Text(message, style="yellow"))
         if _state_of("gpio", health.get("gpio", {})) == "error":
             lines.append(Text(text("fault_gpio", lang), style="bold red"))
         sync = health.get("sync", {})
@@ -324,7 +330,9 @@ def render(snap: Snapshot, lang: str = "vi", width: int = 80, height: int = 25) 
         today = entered.date() == local_now.date()
         when = entered.strftime("%H:%M:%S" if today else "%d/%m %H:%M")
         short = token[:SHORT_TOKEN] if token else ""
-        feed.add_row(when, Text(text(key, lang), style=colour), entry.protocol or "", short)
+        # A time taken before the clock was synchronised, not (yet) corrected: in yellow.
+        shown = Text(when, style="" if entry.clock_synced else "yellow")
+        feed.add_row(shown, Text(text(key, lang), style=colour), entry.protocol or "", short)
     body: RenderableType = feed if snap.feed else Text(text("empty", lang), style="dim")
     panel_height = rows + 3 if snap.feed else max(3, rows + 3)
     panel = Panel(body, title=text("feed", lang), border_style="blue", height=panel_height)

@@ -80,6 +80,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vi": "Đồng hồ chưa đồng bộ: kiểm tra mạng; giờ của lượt vào được đánh dấu.",
         "en": "The clock is not synchronised: check the network; entries are flagged.",
     },
+    "fault_clock_waiting": {
+        "vi": "Đồng hồ chưa đồng bộ: kiểm tra mạng. Giờ của {n} lượt vào chưa chắc đúng,"
+        " sẽ được chỉnh khi có mạng.",
+        "en": "The clock is not synchronised: check the network. {n} entries have uncertain"
+        " times, corrected once it is.",
+    },
     "fault_gpio": {
         "vi": "Đèn/còi lỗi: kiểm tra dây nối; lượt vào vẫn được ghi.",
         "en": "Lights/buzzer fault: check the wiring; entries are still recorded.",

@@ -73,9 +73,22 @@ V2 = """
 """
 
 
+# Honest time (DESIGN.md §4.4): a time taken while the clock was not synchronised also keeps
+# its boot-relative reading (CLOCK_BOOTTIME) and the boot's ID, so that it can be recomputed
+# once the clock is synchronised (VisitLog.correct_clock). All NULL for a synced record; the
+# partial index keeps "how many wait for correction" cheap however long the log grows.
+V3 = """
+        ALTER TABLE entries ADD COLUMN boot_id TEXT;     -- the boot an unsynced time was taken in
+        ALTER TABLE entries ADD COLUMN entered_boot_s REAL;  -- CLOCK_BOOTTIME of entered_at
+        ALTER TABLE entries ADD COLUMN left_boot_s REAL;     -- of left_at, if taken unsynced
+        ALTER TABLE entry_tokens ADD COLUMN first_seen_boot_s REAL;  -- of first_seen, likewise
+        CREATE INDEX entries_clock_uncorrected ON entries (boot_id) WHERE boot_id IS NOT NULL;
+"""
+
+
 # Each migration is a script; it runs inside one transaction with the version bump, so a
 # power cut halfway leaves the database as it was, not half migrated.
-MIGRATIONS: list[str] = [V1, V2]
+MIGRATIONS: list[str] = [V1, V2, V3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -3,7 +3,8 @@
 Writes are queued and committed together by ``flush()`` (the daemon calls it about once a
 second), so a busy door costs one commit a second, not one per event. WAL with
 ``synchronous=FULL`` keeps every committed batch through a crash or a power cut, which is what
-happens to a Pi at a door.
+happens to a Pi at a door. A time taken before the clock was synchronised keeps its
+boot-relative reading, so ``correct_clock()`` can make it right once it is (DESIGN.md §4.4).
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import json
 import sqlite3
 import time
 import uuid as uuidlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
+from appliance import clock
+from appliance.clock import BootReading
 from appliance.core.doorway import MANUAL, Entry, EntryUpdate
 from appliance.errors import StoreError
 from appliance.store.schema import migrate
@@ -54,6 +57,14 @@ def _row(values: Any) -> EntryRow:
         values[0], values[1], values[2], values[3], values[4], values[5], bool(values[6]),
         bool(values[7]), values[8],
     )  # fmt: skip
+
+
+def _boot_id(boot: BootReading | None) -> str | None:
+    return None if boot is None else boot.boot_id
+
+
+def _boot_time(boot: BootReading | None, wall: float) -> float | None:
+    return None if boot is None else boot.boot_time_of(wall)
 
 
 def read_alerts(conn: sqlite3.Connection, limit: int, since: float = 0.0) -> list[dict[str, Any]]:
@@ -100,11 +111,13 @@ class VisitLog:
         readonly: bool = False,
         check: bool = True,
         origin: str = "live",
+        boot_clock: Callable[[], BootReading | None] = clock.read_boot,
     ) -> None:
         self.path = Path(path)
         self.readonly = readonly
         self.origin = origin  # what this writer's entries are: live, replay or simulated
-        self._queue: list[tuple[float, Entry | EntryUpdate, bool]] = []
+        self.boot_clock = boot_clock  # read only for what is recorded while unsynchronised
+        self._queue: list[tuple[float, Entry | EntryUpdate, bool, BootReading | None]] = []
         try:
             if readonly:
                 if not self.path.exists():
@@ -135,8 +148,13 @@ class VisitLog:
     # -- writing ---------------------------------------------------------------------------
 
     def record(self, decision: Entry | EntryUpdate, *, clock_synced: bool = True) -> None:
-        """Queue a doorway decision; ``flush()`` commits it."""
-        self._queue.append((time.time(), decision, clock_synced))
+        """Queue a doorway decision; ``flush()`` commits it.
+
+        Unsynchronised, both clocks are read now: the decision's wall times were read with the
+        same offset, so each gets its boot-relative time from this one reading.
+        """
+        boot = None if clock_synced else self.boot_clock()
+        self._queue.append((time.time(), decision, clock_synced, boot))
 
     @property
     def pending(self) -> int:
@@ -150,20 +168,28 @@ class VisitLog:
         conn = self.db.conn
         try:
             with conn:
-                for created, item, synced in queue:
+                for created, item, synced, boot in queue:
                     if isinstance(item, Entry):
-                        self._insert(conn, item, created, synced)
+                        self._insert(conn, item, created, synced, boot)
                     else:
-                        self._update(conn, item)
+                        self._update(conn, item, boot)
         except (sqlite3.Error, OSError) as exc:
             self._queue = queue + self._queue  # nothing lost: retried on the next flush
             raise _explain(self.path, exc) from None
         return len(queue)
 
-    def _insert(self, conn: sqlite3.Connection, entry: Entry, created: float, synced: bool) -> None:
+    def _insert(
+        self,
+        conn: sqlite3.Connection,
+        entry: Entry,
+        created: float,
+        synced: bool,
+        boot: BootReading | None,
+    ) -> None:
         cursor = conn.execute(
             "INSERT OR IGNORE INTO entries (uuid, kind, protocol, entered_at, clock_synced,"
-            " via_sensor, created_at, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " via_sensor, created_at, origin, boot_id, entered_boot_s)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 entry.uuid,
                 entry.kind,
@@ -173,35 +199,49 @@ class VisitLog:
                 entry.via_sensor,
                 created,
                 self.origin,
+                _boot_id(boot),
+                _boot_time(boot, entry.time),
             ),
         )
         if entry.tokens and cursor.rowcount:
             conn.executemany(
-                "INSERT OR IGNORE INTO entry_tokens (entry_id, token, first_seen) VALUES (?, ?, ?)",
-                [(cursor.lastrowid, token, seen) for token, seen in entry.tokens],
-            )
+                "INSERT OR IGNORE INTO entry_tokens (entry_id, token, first_seen,"
+                " first_seen_boot_s) VALUES (?, ?, ?, ?)",
+                [(cursor.lastrowid, token, seen, _boot_time(boot, seen))
+                 for token, seen in entry.tokens],
+            )  # fmt: skip
 
-    def _update(self, conn: sqlite3.Connection, update: EntryUpdate) -> None:
+    def _update(
+        self, conn: sqlite3.Connection, update: EntryUpdate, boot: BootReading | None
+    ) -> None:
         changed = False
         if update.left_at is not None:
             changed = (
                 conn.execute(
                     # Never before the entry: a clock stepped back mid-stay must not make a
                     # record the collector refuses.
-                    "UPDATE entries SET left_at = max(?, entered_at) WHERE uuid = ?",
-                    (update.left_at, update.uuid),
+                    "UPDATE entries SET left_at = max(?, entered_at), left_boot_s = ?,"
+                    " boot_id = coalesce(?, boot_id) WHERE uuid = ?",
+                    (update.left_at, _boot_time(boot, update.left_at), _boot_id(boot),
+                     update.uuid),
                 ).rowcount
                 > 0
-            )
+            )  # fmt: skip
         if update.token is not None:
-            changed |= (
+            token, seen = update.token
+            added = (
                 conn.execute(
-                    "INSERT OR IGNORE INTO entry_tokens (entry_id, token, first_seen)"
-                    " SELECT id, ?, ? FROM entries WHERE uuid = ?",
-                    (update.token[0], update.token[1], update.uuid),
+                    "INSERT OR IGNORE INTO entry_tokens (entry_id, token, first_seen,"
+                    " first_seen_boot_s) SELECT id, ?, ?, ? FROM entries WHERE uuid = ?",
+                    (token, seen, _boot_time(boot, seen), update.uuid),
                 ).rowcount
                 > 0
             )
+            if added and boot is not None:
+                conn.execute(
+                    "UPDATE entries SET boot_id = ? WHERE uuid = ?", (boot.boot_id, update.uuid)
+                )
+            changed |= added
         if changed:
             # Back into the outbox, so the collector gets the stay's end and the new token.
             conn.execute(
@@ -220,18 +260,31 @@ class VisitLog:
         when: float | None = None,
         clock_synced: bool = True,
         entry_uuid: str | None = None,
+        when_boot: tuple[str, float] | None = None,
     ) -> str:
         """Record a visitor typed in by the receptionist; committed at once. An ``entry_uuid``
-        already recorded is not recorded twice (a request applied again after a crash)."""
+        already recorded is not recorded twice (a request applied again after a crash).
+
+        Unsynchronised, the entry can be corrected later if its time is now (``when`` None) or
+        ``when_boot`` gives ``when`` on the boot clock, as (boot ID, CLOCK_BOOTTIME) of this
+        boot. Any other time (typed by a person, or from an earlier boot) stays flagged.
+        """
         entry_uuid = entry_uuid or str(uuidlib.uuid4())
         now = time.time()
+        boot_id: str | None = None
+        entered_boot_s: float | None = None
+        boot = None if clock_synced else self.boot_clock()
+        if boot is not None:
+            if when is None:
+                when, boot_id, entered_boot_s = boot.wall, boot.boot_id, boot.boot_s
+            elif when_boot is not None and when_boot[0] == boot.boot_id:
+                boot_id, entered_boot_s = when_boot
         conn = self.db.conn
         try:
             with conn:
                 cursor = conn.execute(
-                    "INSERT OR IGNORE INTO entries"
-                    " (uuid, kind, entered_at, clock_synced, created_at, origin)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO entries (uuid, kind, entered_at, clock_synced,"
+                    " created_at, origin, boot_id, entered_boot_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         entry_uuid,
                         MANUAL,
@@ -239,6 +292,8 @@ class VisitLog:
                         clock_synced,
                         now,
                         self.origin,
+                        boot_id,
+                        entered_boot_s,
                     ),
                 )
                 if cursor.rowcount:
@@ -250,6 +305,62 @@ class VisitLog:
         except (sqlite3.Error, OSError) as exc:
             raise _explain(self.path, exc) from None
         return entry_uuid
+
+    # -- honest time -----------------------------------------------------------------------
+
+    def correct_clock(self, now_wall: float, now_boot: float, boot_id: str) -> int:
+        """Recompute the times this boot took before the clock was synchronised; returns how
+        many records changed. Call it only with a synchronised clock.
+
+        Each time becomes ``now_wall - (now_boot - recorded_boot)``; the record is marked
+        synchronised and goes back into the outbox (a new revision), so the collector gets the
+        true time and a batch in flight with the old one is not marked sent. Records of another
+        boot cannot be corrected (its boot clock started again from zero): they stay flagged.
+        """
+
+        def true_time(boot_s: float) -> float:
+            return now_wall - (now_boot - boot_s)
+
+        self.flush()  # what is queued was read unsynchronised too
+        conn = self.db.conn
+        try:
+            with conn:
+                rows = conn.execute(
+                    "SELECT id, entered_at, entered_boot_s, left_at, left_boot_s FROM entries"
+                    " WHERE boot_id = ?",
+                    (boot_id,),
+                ).fetchall()
+                changes = []
+                for entry_id, entered, entered_boot, left, left_boot in rows:
+                    if entered_boot is not None:
+                        entered = true_time(entered_boot)
+                    if left_boot is not None:
+                        left = true_time(left_boot)
+                    if left is not None:
+                        left = max(left, entered)  # as when recorded: never before the entry
+                    changes.append((entered, left, entry_id))
+                conn.executemany(
+                    "UPDATE entries SET entered_at = ?, left_at = ?, clock_synced = 1,"
+                    " boot_id = NULL, entered_boot_s = NULL, left_boot_s = NULL,"
+                    " revision = revision + 1, synced_at = NULL, sync_error = NULL WHERE id = ?",
+                    changes,
+                )
+                conn.executemany(
+                    "UPDATE entry_tokens SET first_seen = ? - (? - first_seen_boot_s),"
+                    " first_seen_boot_s = NULL"
+                    " WHERE entry_id = ? AND first_seen_boot_s IS NOT NULL",
+                    [(now_wall, now_boot, entry_id) for *_, entry_id in changes],
+                )
+        except (sqlite3.Error, OSError) as exc:
+            raise _explain(self.path, exc) from None
+        return len(changes)
+
+    def awaiting_clock_correction(self, boot_id: str | None) -> int:
+        """Records of this boot whose times wait for the clock to be synchronised."""
+        if boot_id is None:
+            return 0
+        row = self.db.execute("SELECT count(*) FROM entries WHERE boot_id = ?", (boot_id,))
+        return int(row.fetchone()[0])
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -348,9 +459,13 @@ class VisitLog:
         conn = self.db.conn
         try:
             with conn:
+                # A stay taken unsynchronised keeps the length the log saw, on the boot
+                # clock too, so correcting its start later does not stretch or cut it.
                 return conn.execute(
                     "UPDATE entries SET left_at = max(entered_at,"
                     " (SELECT max(created_at) FROM entries)),"
+                    " left_boot_s = entered_boot_s"
+                    " + max(0, (SELECT max(created_at) FROM entries) - entered_at),"
                     " revision = revision + 1, synced_at = NULL"
                     " WHERE kind = 'app' AND left_at IS NULL"
                 ).rowcount

@@ -152,14 +152,34 @@ class CollectorClient:
 
     # -- the protocol ----------------------------------------------------------------------
 
-    def enroll(self, code: str) -> dict[str, Any]:
+    def enroll(self, code: str, *, hostname: str | None = None) -> dict[str, Any]:
         reply = self._post(
             "/v1/enroll",
-            {"code": code, "hostname": socket.gethostname(), "software": __version__},
+            {"code": code, "hostname": hostname or socket.gethostname(), "software": __version__},
         )
         for field in ("checkpoint_id", "token", "agency", "door"):
             if not isinstance(reply, dict) or not isinstance(reply.get(field), str):
                 raise SyncError(f"the collector's enrollment reply has no {field}")
+        return dict(reply)
+
+    def create_code(
+        self,
+        agency: str,
+        door: str,
+        *,
+        checkpoint_id: str | None = None,
+        expires_in_s: float | None = None,
+    ) -> dict[str, Any]:
+        """A one-time enrollment code for one door (``POST /v1/admin/codes``; an admin token)."""
+        body: dict[str, Any] = {"agency": agency, "door": door}
+        if checkpoint_id is not None:
+            body["checkpoint_id"] = checkpoint_id
+        if expires_in_s is not None:
+            body["expires_in_s"] = expires_in_s
+        reply = self._post("/v1/admin/codes", body)
+        for field in ("code", "expires_at"):
+            if not isinstance(reply, dict) or not isinstance(reply.get(field), str):
+                raise SyncError(f"the collector's reply to a code request has no {field}")
         return dict(reply)
 
     def whoami(self) -> dict[str, Any]:

@@ -71,8 +71,16 @@ def _check_ca(ca: Path) -> bytes:
 
 
 def enroll(
-    config_file: Path, config: Config, *, server: str, code: str, ca: Path | None
+    config_file: Path,
+    config: Config,
+    *,
+    server: str,
+    code: str,
+    ca: Path | None,
+    hostname: str | None = None,
 ) -> Enrolled:
+    """Enroll with ``code``; ``hostname`` is the name the collector records (default: this
+    machine's, which at first boot is still the image's)."""
     url = normalise_url(server)
     ca_data = _check_ca(ca) if ca is not None else None
     directory = config_file.resolve().parent
@@ -97,7 +105,7 @@ def enroll(
     pinned = ca if ca is not None else None
     client = CollectorClient(url, ca_file=pinned)
     try:
-        reply = client.enroll(code)
+        reply = client.enroll(code, hostname=hostname)
     finally:
         client.close()
 

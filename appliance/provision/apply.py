@@ -1,0 +1,193 @@
+"""``checkpoint provision apply``: the first-boot step. Reads the provision file from the boot
+partition, names the unit, enrolls it with the collector, gives the secrets to the daemon's
+user, and deletes the file (it holds a one-time secret) only once the unit is enrolled.
+
+Its exit code tells the systemd unit what to do: 0 done; 75 (EX_TEMPFAIL) the collector could
+not be reached, or the clock is not set yet, so try again later with the file kept; 2 the file
+(or an option) is bad; 1 the collector refused the code for good (used, expired, unknown), so
+the file is kept and a person must make a new bundle."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from appliance.config import Config
+from appliance.errors import CheckpointError, UsageError
+from appliance.provision.bundle_file import FILE_NAME, BundleFileError, ProvisionFile, read
+from appliance.sync.client import Refused, TlsError, Transient
+from appliance.sync.enroll import Enrolled, enroll, write_atomically
+
+EXIT_RETRY = 75  # os.EX_TEMPFAIL: the unit's Restart= tries again
+EXIT_BAD_FILE = 2  # the file or an option is wrong: retrying cannot help
+EXIT_REFUSED = 1  # the collector will never take this code: a new bundle is needed
+# Raspberry Pi OS 12 and later mount the boot partition at /boot/firmware; older ones at /boot.
+LOCATIONS = (Path("boot/firmware") / FILE_NAME, Path("boot") / FILE_NAME)
+DAEMON_USER = "checkpoint"
+LOOPBACK_NAME_ADDRESS = "127.0.1.1"  # Debian's address for the machine's own name
+
+
+class RetryLater(CheckpointError):
+    """Nothing is wrong with the file; the network or the clock is not ready yet."""
+
+    exit_code = EXIT_RETRY
+    retryable = True
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    enrolled: Enrolled
+    hostname: str
+    owner: str | None
+    removed: Path
+    notes: tuple[str, ...]
+
+
+def find_provision_file(root: Path) -> Path:
+    """The first of the boot partition's provision files that exists."""
+    for location in LOCATIONS:
+        if (root / location).is_file():
+            return root / location
+    raise BundleFileError(
+        "no provision file: looked for " + " and ".join(str(root / p) for p in LOCATIONS)
+    )
+
+
+def resolve_owner(owner: str | None) -> pwd.struct_passwd | None:
+    """Who gets the secrets: ``owner``, else the daemon's user if it exists; only root can give
+    files away, so for anyone else the secrets stay theirs."""
+    if owner is None:
+        if os.geteuid() != 0:
+            return None
+        try:
+            return pwd.getpwnam(DAEMON_USER)
+        except KeyError:
+            return None
+    try:
+        account = pwd.getpwnam(owner)
+    except KeyError:
+        raise UsageError(f"--owner {owner}: no such user") from None
+    if os.geteuid() != 0 and account.pw_uid != os.geteuid():
+        raise UsageError(f"--owner {owner}: only root can give the secrets to another user")
+    return account
+
+
+def set_hostname(root: Path, hostname: str) -> str | None:
+    """``/etc/hostname`` and the 127.0.1.1 line of ``/etc/hosts`` under ``root``; a note
+    for the person when the running name is not the new one yet."""
+    etc = root / "etc"
+    write_atomically(etc / "hostname", f"{hostname}\n".encode("ascii"), 0o644)
+    hosts = etc / "hosts"
+    short = hostname.split(".", 1)[0]
+    names = hostname if short == hostname else f"{hostname} {short}"
+    ours = f"{LOOPBACK_NAME_ADDRESS}\t{names}"
+    try:
+        lines = hosts.read_text(encoding="utf-8").splitlines()
+        mode = hosts.stat().st_mode & 0o777
+    except FileNotFoundError:
+        lines, mode = ["127.0.0.1\tlocalhost"], 0o644
+    replaced = [ours if line.split()[:1] == [LOOPBACK_NAME_ADDRESS] else line for line in lines]
+    if ours not in replaced:
+        replaced.append(ours)
+    write_atomically(hosts, ("\n".join(replaced) + "\n").encode("utf-8"), mode)
+    # The running kernel's name is left alone: sethostname(2) needs CAP_SYS_ADMIN and is
+    # outside systemd's @system-service filter (a call would kill the process). The name is
+    # the kernel's from the next boot, or at once with `hostname -F /etc/hostname` as root.
+    running = socket.gethostname()
+    if root.resolve() == Path("/") and running != hostname:
+        return f"the running name is still {running} until the next boot"
+    return None
+
+
+def _enroll(config_file: Path, config: Config, bundle: ProvisionFile, where: Path) -> Enrolled:
+    """Enroll with the file's code and CA; the collector's answer turned into what the unit
+    should do next."""
+    with tempfile.TemporaryDirectory(prefix="checkpoint-provision-") as tmp:
+        ca = Path(tmp) / "province-ca.pem"
+        ca.write_text(bundle.ca_pem, encoding="ascii")
+        try:
+            return enroll(
+                config_file,
+                config,
+                server=bundle.collector_url,
+                code=bundle.code,
+                ca=ca,
+                hostname=bundle.hostname,
+            )
+        except Transient as exc:
+            raise RetryLater(f"{exc}; {where} is kept for the next try") from None
+        except TlsError as exc:
+            from appliance.clock import is_synchronized
+
+            if not is_synchronized():
+                # No real-time clock: before NTP, a valid certificate can look not yet valid.
+                raise RetryLater(
+                    f"{exc}; the clock is not synchronised yet, so {where} is kept for the next try"
+                ) from None
+            raise
+        except Refused as exc:
+            if exc.status == 422:
+                raise BundleFileError(f"{where}: the collector refused it: {exc}") from None
+            advice = (
+                "make a new bundle for this unit (checkpoint provision bundle --force) and"
+                f" replace {where}"
+            )
+            if exc.status == 409 or (exc.status == 410 and "used" in str(exc)):
+                advice += (
+                    "; if the unit was enrolled before, a re-enrollment code"
+                    " (checkpoint-collector codes reenroll --id ID) and `checkpoint enroll`"
+                )
+            raise CheckpointError(f"{exc}", advice=advice) from None
+
+
+def _make_beacon_key(config_file: Path) -> Path | None:
+    """The checkpoint's own beacon key is made at enrollment, when the configuration has a
+    [beacon] section and no key yet (an existing one is never replaced)."""
+    from appliance.ble.beacon import create_beacon_key
+    from appliance.config import load_config
+
+    beacon = load_config(config_file).beacon  # as enrollment left it
+    if beacon is None or beacon.key_file.exists():
+        return None
+    create_beacon_key(beacon.key_file)
+    return beacon.key_file
+
+
+def apply_provision_file(
+    path: Path, *, config_file: Path, config: Config, root: Path, owner: str | None
+) -> Applied:
+    bundle = read(path)
+    account = resolve_owner(owner)
+    # The name first: it is local, repeatable, and the collector records it at enrollment.
+    try:
+        hostname_note = set_hostname(root, bundle.hostname)
+    except OSError as exc:
+        raise CheckpointError(f"cannot set the hostname {bundle.hostname}: {exc}") from None
+    enrolled = _enroll(config_file, config, bundle, path)
+    notes = [n for n in (hostname_note, enrolled.key_note) if n]
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        # The code is spent, so the file is harmless now; the enrollment stands.
+        notes.append(f"{path} could not be deleted ({exc.strerror}): delete it by hand")
+    beacon_key = _make_beacon_key(config_file)
+    if beacon_key is not None:
+        notes.append(f"beacon key made: {beacon_key} (mode 0600)")
+    if account is not None:
+        for secret in (enrolled.token_file, enrolled.ca_file, enrolled.key_file, beacon_key):
+            if secret is None:
+                continue
+            try:
+                os.chown(secret, account.pw_uid, account.pw_gid)
+                os.chmod(secret, 0o600)
+            except OSError as exc:
+                raise CheckpointError(
+                    f"enrolled, but cannot give {secret} to {account.pw_name}: {exc.strerror}",
+                    advice=f"chown {account.pw_name}: {secret} && chmod 600 {secret}",
+                ) from None
+    owner_name = account.pw_name if account else None
+    return Applied(enrolled, bundle.hostname, owner_name, path, tuple(notes))
