@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
 import time
 from dataclasses import dataclass
 
@@ -36,15 +37,25 @@ def _adjtimex() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
     return function
 
 
+# systemd-timesyncd touches this file each time it synchronises the clock.
+TIMESYNC_FLAG = "/run/systemd/timesync/synchronized"
+
+
 def is_synchronized() -> bool:
-    """True when the kernel says NTP has synchronised the clock (unknown: True)."""
+    """True when the kernel says NTP has synchronised the clock.
+
+    When the kernel cannot be asked (a seccomp filter or ``ProtectClock=`` refusing adjtimex,
+    a libc without it), systemd-timesyncd's flag file answers; with neither, the clock is not
+    trusted: a wrong "synchronised" would stamp records with a wrong time and no flag.
+    """
     function = _adjtimex()
-    if function is None:
-        return True
-    timex = _Timex()
-    timex.modes = 0  # read only
-    state = function(ctypes.byref(timex))
-    return bool(state != TIME_ERROR)
+    if function is not None:
+        timex = _Timex()
+        timex.modes = 0  # read only
+        state = function(ctypes.byref(timex))
+        if state >= 0:
+            return bool(state != TIME_ERROR)
+    return os.path.exists(TIMESYNC_FLAG)
 
 
 # -- boot-relative time ------------------------------------------------------------------------
@@ -91,3 +102,40 @@ def read_boot() -> BootReading | None:
     if current is None:
         return None
     return BootReading(current, time.time(), boottime())
+
+
+# -- the daemon's session clock ----------------------------------------------------------------
+# The door compares times (a presence's silence, a crossing's window, Bluezone's quarter-hours):
+# a wall clock that NTP steps by days at sync would end every presence at once and count the
+# phones at the desk again. The daemon's door runs on CLOCK_BOOTTIME plus the wall clock's
+# offset when it started, which never steps; the visit log turns such a time into wall time
+# when it records it, with the offset of that moment (true once the clock is synchronised).
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClock:
+    """CLOCK_BOOTTIME, shifted to read the wall time at the daemon's start; never steps."""
+
+    boot_id: str
+    anchor: float  # wall - boot when the daemon started
+
+    @classmethod
+    def start(cls, reading: BootReading | None = None) -> SessionClock | None:
+        """Anchored now; None where the boot cannot be identified (then use the wall clock)."""
+        reading = reading or read_boot()
+        if reading is None:
+            return None
+        return cls(reading.boot_id, reading.wall - reading.boot_s)
+
+    def now(self) -> float:
+        return boottime() + self.anchor
+
+    def wall_shift(self, reading: BootReading) -> float:
+        """What to add to a session time for the wall time with ``reading``'s clock offset: 0
+        until the wall clock is set, the whole step after."""
+        return reading.wall - reading.boot_s - self.anchor
+
+    def to_wall(self, t: float, reading: BootReading | None = None) -> float:
+        """Session time ``t`` as wall time, with the offset the wall clock has now."""
+        reading = reading or read_boot()
+        return t if reading is None else t + self.wall_shift(reading)

@@ -158,6 +158,9 @@ class Daemon:
         self.clock_synced = True  # the last answer of clock.is_synchronized (see _watch_clock)
         self._clock_checked = -math.inf  # time.monotonic() of that answer
         self._correction_due = False  # records of this boot wait for a correction
+        # The door's clock (clock.SessionClock): never stepped by NTP; None in simulation,
+        # where the lobby's virtual clock is the door's and the wall's.
+        self.session: clock.SessionClock | None = None
 
     # -- composition -----------------------------------------------------------------------
 
@@ -165,9 +168,11 @@ class Daemon:
         config = self.config
         secret = load_secret(config, create=self.simulate)
         tokens = TokenMaker(secret)
+        self.session = None if self.simulate else clock.SessionClock.start()
         self.store = VisitLog(
-            config.storage.database, origin="simulated" if self.simulate else "live"
-        )
+            config.storage.database, origin="simulated" if self.simulate else "live",
+            session=self.session, key_day_of=tokens.key_day,
+        )  # fmt: skip
         reopened = self.store.close_open_entries()
         if reopened:
             log.info("closed %d stays left open by the last run", reopened)
@@ -181,8 +186,12 @@ class Daemon:
                 config.protocols.bluezone_ios_overflow_mask,
             )
         )
+        # A token's day key is the UTC date of the wall clock now (DESIGN.md §4.3): the visit
+        # log remembers it if the clock is set before the token is recorded.
         tracker = PresenceTracker(
-            lambda scheme, raw, when: tokens.token(scheme, raw, datetime.fromtimestamp(when, UTC))
+            lambda scheme, raw, when: tokens.token(
+                scheme, raw, datetime.fromtimestamp(self.wall_of(when), UTC)
+            )
         )
         # The simulated lobby has a two-beam door; a real one has what [gpio] sensor says.
         has_sensor = self.simulate or (config.gpio.enabled and config.gpio.sensor != "none")
@@ -199,7 +208,7 @@ class Daemon:
 
             self.door = DoorSignals(
                 config.gpio, config.checkpoint.timezone, self.pipeline.on_sensor,
-                self._paper_visitor,
+                self._paper_visitor, clock=self.core_now,
             )  # fmt: skip
         self.gatt: GattIdReader | None = None
         if self.simulate:
@@ -209,8 +218,9 @@ class Daemon:
             from appliance.ble.scanner import BluezScanner
 
             scanner = BluezScanner(
-                config.ble.adapter, self.pipeline.on_sighting, scanning=config.ble.scanning
-            )
+                config.ble.adapter, self.pipeline.on_sighting, scanning=config.ble.scanning,
+                clock=self.core_now,
+            )  # fmt: skip
             self.supervisor = ScannerSupervisor(scanner)
             if config.ble.gatt_reads:
                 from appliance.ble.gatt import GattIdReader
@@ -222,6 +232,7 @@ class Daemon:
                         "bluezone-ios", address, raw, when
                     ),
                     min_interval_s=config.ble.gatt_min_interval_s,
+                    clock=self.core_now,
                     devices=scanner.devices,
                 )
                 pipeline.on_needs_gatt = self.gatt.request
@@ -255,10 +266,21 @@ class Daemon:
         }
 
     def now(self) -> float:
+        """Wall time (the simulated lobby's virtual time): for the status and quiet hours."""
         return self.source.now() if self.source is not None else time.time()
 
+    def core_now(self) -> float:
+        """The door's time: what sightings, sensor events and the ticker are stamped with."""
+        if self.session is not None:
+            return self.session.now()
+        return self.now()
+
+    def wall_of(self, t: float) -> float:
+        """A door time as wall time, with the wall clock's offset now."""
+        return t if self.session is None else self.session.to_wall(t)
+
     def _on_signal(self, signal_: Signal) -> None:
-        self.last_signal = {"intent": signal_.intent, "at": signal_.time}
+        self.last_signal = {"intent": signal_.intent, "at": self.wall_of(signal_.time)}
         if self.door is not None:
             self.door.signal(signal_)
         log.info("signal %s", signal_.intent)
@@ -400,9 +422,12 @@ class Daemon:
             except Exception:
                 self.errors += 1
                 log.exception("error checking the clock")
-            now = self.now()
             try:
-                self.pipeline.tick(now)
+                if self.session is not None:
+                    reading = clock.read_boot()
+                    if reading is not None:  # Bluezone's quarter-hours are the wall clock's
+                        self.pipeline.tracker.utc_offset_s = self.session.wall_shift(reading)
+                self.pipeline.tick(self.core_now())
                 if self.door is not None:
                     self.door.tick(fault=self._fault())
             except Exception:
@@ -512,7 +537,7 @@ class Daemon:
         log.info("stopping: deciding open entries and flushing")
         self.notify.stopping()
         try:
-            self.pipeline.close(self.now())
+            self.pipeline.close(self.core_now())
         except Exception:
             self.errors += 1
             log.exception("error closing the pipeline")

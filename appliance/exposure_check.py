@@ -55,7 +55,7 @@ class Match:
 
 
 def check_exposure(store: VisitLog, secret: bytes, case: Case) -> list[Match]:
-    wanted = case_tokens(case, secret, slack=DAY_SLACK)
+    wanted = case_tokens(case, secret, slack=DAY_SLACK, rekeyed=store.rekeyed_days())
     hits: dict[int, tuple[EntryRow, int]] = {}
     for row, _token in store.entries_with_tokens(wanted):
         previous = hits.get(row.id)

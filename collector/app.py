@@ -256,6 +256,7 @@ def create_app(settings: Settings) -> FastAPI:
                 r.clock_synced,
                 r.via_sensor,
                 tuple(r.tokens),
+                tuple((t, day.isoformat()) for t, day in r.key_days.items()),
             )
             for r in body.records
         ]

@@ -22,8 +22,6 @@ class DatabaseError(CheckpointError):
     exit_code = 1
 
 
-SCHEMA_VERSION = 1
-
 # Each statement runs on both engines. Booleans are INTEGER 0/1.
 SCHEMA_V1 = [
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -90,6 +88,17 @@ SCHEMA_V1 = [
     )""",
     "CREATE INDEX alerts_pending ON alerts (checkpoint_id) WHERE acked_at IS NULL",
 ]
+
+# A token a unit made before its clock was synchronised was keyed with the day its wrong clock
+# read; once its time is corrected to another day, the unit sends that day along and the
+# exposure check derives its key too (NULL: the day of the visit, as always).
+SCHEMA_V2 = [
+    "ALTER TABLE visit_tokens ADD COLUMN key_day TEXT",
+    "CREATE INDEX visit_tokens_rekeyed ON visit_tokens (visit_uuid) WHERE key_day IS NOT NULL",
+]
+
+MIGRATIONS = [SCHEMA_V1, SCHEMA_V2]
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class Tx(Protocol):
@@ -294,15 +303,16 @@ def migrate(db: SqliteDatabase | PostgresDatabase) -> int:
                     f"the collector database is at schema {version}, newer than this software"
                     f" ({SCHEMA_VERSION}); install the release that wrote it"
                 )
-            if version == 0:
-                for statement in SCHEMA_V1:
+            for statements in MIGRATIONS[version:]:
+                for statement in statements:
                     tx.execute(statement)
+            if version < SCHEMA_VERSION:
                 tx.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     (str(SCHEMA_VERSION),),
                 )
-                return 1
-            return 0
+            return SCHEMA_VERSION - version
     except DatabaseError:
         raise
     except Exception as exc:

@@ -79,6 +79,12 @@ class VisitIn(Strict):
     via_sensor: bool = False
     # A desk phone shows ~100 identifiers a day; a month of them still fits.
     tokens: list[Token] = Field(default_factory=list, max_length=5000)
+    key_days: dict[Token, date] = Field(
+        default_factory=dict,
+        max_length=5000,
+        description="for tokens made before the unit's clock was synchronised: the UTC day whose"
+        " key made the token, when its corrected time is on another day (absent: its day)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> VisitIn:
@@ -90,6 +96,10 @@ class VisitIn(Strict):
             raise ValueError("an app entry needs its protocol")
         if self.kind != "app" and (self.tokens or self.protocol is not None):
             raise ValueError(f"a {self.kind} entry carries no protocol and no tokens")
+        if not self.key_days.keys() <= set(self.tokens):
+            raise ValueError("key_days names a token the record does not carry")
+        if not all(EARLIEST_DAY <= day <= LATEST_DAY for day in self.key_days.values()):
+            raise ValueError(f"a key day must be between {EARLIEST_DAY} and {LATEST_DAY}")
         return self
 
 

@@ -296,6 +296,9 @@ class VisitRecord:
     clock_synced: bool
     via_sensor: bool
     tokens: tuple[str, ...]
+    # (token, YYYY-MM-DD): the day whose key made a token, where it is not the visit's own
+    # (made before the unit's clock was synchronised, corrected to another day since)
+    key_days: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,16 +370,18 @@ def ingest(
                 " AND left_at IS NULL",
                 ends,
             )
-        tokens = [
-            (t, r.uuid)
-            for r in batch
-            if r.tokens and (r.uuid in new or _owned(tx, r.uuid, checkpoint.id))
-            for t in r.tokens
-        ]
+        tokens = []
+        for r in batch:
+            if r.tokens and (r.uuid in new or _owned(tx, r.uuid, checkpoint.id)):
+                key_days = dict(r.key_days)
+                tokens += [(t, r.uuid, key_days.get(t)) for t in r.tokens]
         if tokens:
+            # A token first sent before its time was corrected learns its key day when the
+            # corrected record comes; a day once known is never forgotten by a later send.
             tx.many(
-                "INSERT INTO visit_tokens (token, visit_uuid) VALUES (?, ?)"
-                " ON CONFLICT (token, visit_uuid) DO NOTHING",
+                "INSERT INTO visit_tokens (token, visit_uuid, key_day) VALUES (?, ?, ?)"
+                " ON CONFLICT (token, visit_uuid) DO UPDATE"
+                " SET key_day = coalesce(excluded.key_day, visit_tokens.key_day)",
                 tokens,
             )
     return IngestResult(len(records), len(new), len(records) - len(new))
@@ -560,15 +565,39 @@ class ExposureMatch:
         }
 
 
+def _rekeyed_days(tx: Any) -> dict[date, set[date]]:
+    """UTC day → the other days whose keys made tokens of visits on that day (tokens made
+    before a unit's clock was synchronised). The collector does not have each token's time:
+    every day of the visit's stay counts, widened by the slack."""
+    found: dict[date, set[date]] = {}
+    for key_day, entered, left in tx.all(
+        "SELECT DISTINCT t.key_day, v.entered_at, v.left_at FROM visit_tokens t"
+        " JOIN visits v ON v.uuid = t.visit_uuid WHERE t.key_day IS NOT NULL"
+    ):
+        try:
+            keyed = date.fromisoformat(key_day)
+        except (TypeError, ValueError):
+            continue
+        end = left if left is not None else entered + MAX_OPEN_STAY_S
+        day = (datetime.fromtimestamp(entered, UTC) - EXPOSURE_SLACK).date()
+        last = (datetime.fromtimestamp(end, UTC) + EXPOSURE_SLACK).date()
+        while day <= last:
+            found.setdefault(day, set()).add(keyed)
+            day += timedelta(days=1)
+    return found
+
+
 def exposure_check(
     db: Db, secret: bytes, case: Case, *, now: float, alert: bool = True
 ) -> list[ExposureMatch]:
     """Recompute the case's tokens (the device's derivation), find its visits at every
     checkpoint, count who else was there, and queue an alert for each checkpoint it visited."""
-    wanted: dict[str, CaseIdentifier] = case_tokens(case, secret, slack=EXPOSURE_SLACK)
     hits: dict[str, list[Any]] = {}
-    tokens = list(wanted)
     with db.transaction(write=alert) as tx:
+        wanted: dict[str, CaseIdentifier] = case_tokens(
+            case, secret, slack=EXPOSURE_SLACK, rekeyed=_rekeyed_days(tx)
+        )
+        tokens = list(wanted)
         for i in range(0, len(tokens), 500):
             part = tokens[i : i + 500]
             marks = ", ".join("?" * len(part))

@@ -86,10 +86,16 @@ if [[ -n "$root" ]]; then
 
     mounted_proc=0
     made_policy=0
+    made_resolv=0
     # shellcheck disable=SC2317  # run by the trap
     cleanup() {
-        ((mounted_proc)) && umount "$root/proc" 2>/dev/null
+        if ((mounted_proc)) && ! umount "$root/proc"; then
+            echo "install: warning: $root/proc is busy; detached it (umount -l)" >&2
+            umount -l "$root/proc" || true
+        fi
         ((made_policy)) && rm -f "$root/usr/sbin/policy-rc.d"
+        # The host's resolver was only for the downloads: it must not end up in an image.
+        ((made_resolv)) && rm -f "$root/etc/resolv.conf"
         rm -rf "${root:?}$STAGE"
     }
     trap cleanup EXIT
@@ -109,7 +115,10 @@ if [[ -n "$root" ]]; then
         chmod 755 "$root/usr/sbin/policy-rc.d"
         made_policy=1
     fi
-    [[ -s "$root/etc/resolv.conf" ]] || cp /etc/resolv.conf "$root/etc/resolv.conf"
+    if [[ ! -e "$root/etc/resolv.conf" && ! -L "$root/etc/resolv.conf" ]]; then
+        cp /etc/resolv.conf "$root/etc/resolv.conf"
+        made_resolv=1
+    fi
 
     inner=(--in-chroot)
     ((console)) || inner+=(--no-console)
@@ -163,11 +172,13 @@ done
 if ((${#missing[@]})); then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt-get clean  # the downloaded .debs: not on a card (or in an image)
     changed "packages installed: ${missing[*]}"
 fi
 # gpiozero drives the pins through lgpio: Raspberry Pi OS has it packaged, plain Debian has not.
 if ! installed python3-lgpio && apt-cache show python3-lgpio >/dev/null 2>&1; then
     apt-get install -y -qq --no-install-recommends python3-lgpio >/dev/null
+    apt-get clean
     changed "packages installed: python3-lgpio"
 fi
 
@@ -242,6 +253,11 @@ if [[ ! -e "$CONFIG_DIR/checkpoint.toml" ]]; then
     install -m 640 -o root -g "$GROUP" "$src/provisioning/checkpoint.toml" \
         "$CONFIG_DIR/checkpoint.toml"
     changed "configuration $CONFIG_DIR/checkpoint.toml (from the template)"
+elif [[ "$(stat -c '%a %U %G' "$CONFIG_DIR/checkpoint.toml")" != "640 root $GROUP" ]]; then
+    # Its content is the unit's own (enrollment wrote it); who may read it is ours.
+    chown "root:$GROUP" "$CONFIG_DIR/checkpoint.toml"
+    chmod 640 "$CONFIG_DIR/checkpoint.toml"
+    changed "configuration $CONFIG_DIR/checkpoint.toml: mode 640, owner root:$GROUP"
 fi
 ensure_dir "$STATE_DIR" 2770 "$DAEMON_USER" "$GROUP"
 
@@ -296,7 +312,7 @@ if [[ "$(cat "$VENV/.checkpoint-source" 2>/dev/null)" != "$digest" ]]; then
     tar -C "$src" --exclude='__pycache__' --exclude='*.pyc' --exclude='*.egg-info' \
         -cf - pyproject.toml README.md appliance collector | tar -C "$build" -xf -
     "$VENV/bin/python" -m pip install --quiet --no-input --disable-pip-version-check \
-        --no-warn-script-location "$build"
+        --no-cache-dir --no-warn-script-location "$build"
     rm -rf "$build"
     echo "$digest" >"$VENV/.checkpoint-source"
     version=$("$VENV/bin/checkpoint" --version 2>/dev/null || echo "checkpoint")
@@ -308,34 +324,47 @@ fi
 enable=(checkpoint.service checkpoint-beacon.service checkpoint-enroll.service
     checkpoint-maintenance.timer)
 ((console)) && enable+=(checkpoint-console.service)
+enabled_now=()
 for unit in "${enable[@]}"; do
     if ! systemctl is-enabled --quiet "$unit" 2>/dev/null; then
-        systemctl enable --quiet "$unit" 2>/dev/null
+        systemctl enable --quiet "$unit" || die "systemctl enable $unit failed"
+        enabled_now+=("$unit")
         changed "enabled $unit"
     fi
 done
-if ((console)) && systemctl is-enabled --quiet getty@tty1.service 2>/dev/null; then
-    systemctl disable --quiet getty@tty1.service 2>/dev/null
-    changed "disabled getty@tty1.service (the console has tty1)"
+if ((console)); then
+    if systemctl is-enabled --quiet getty@tty1.service 2>/dev/null; then
+        systemctl disable --quiet getty@tty1.service || die "systemctl disable getty@tty1 failed"
+        changed "disabled getty@tty1.service (the console has tty1)"
+    fi
+elif systemctl is-enabled --quiet checkpoint-console.service 2>/dev/null; then
+    # --no-console after a run with the console: tty1 goes back to its login prompt.
+    systemctl disable --quiet checkpoint-console.service ||
+        die "systemctl disable checkpoint-console failed"
+    systemctl enable --quiet getty@tty1.service || die "systemctl enable getty@tty1 failed"
+    changed "disabled checkpoint-console.service, enabled getty@tty1.service (--no-console)"
 fi
 
-# 6. Start and restart what changed.
-if ((start)) && systemd_running; then
+# 6. Start what is new and restart what changed; a unit stopped on purpose stays stopped when
+# nothing changed.
+if ((start)) && systemd_running && ((changes)); then
     ((units_changed || bluetoothd_changed)) && systemctl daemon-reload
     ((journald_changed)) && systemctl restart systemd-journald.service
     ((udev_changed)) && udevadm control --reload && udevadm trigger --subsystem-match=gpio
     ((bluetoothd_changed)) && systemctl restart bluetooth.service
-    services=(checkpoint.service checkpoint-beacon.service)
-    ((console)) && services+=(checkpoint-console.service)
-    verb=start
-    ((units_changed || venv_changed)) && verb=restart
-    # A unit whose condition is not met yet (no province key before enrollment) is skipped.
-    systemctl --no-block "$verb" "${services[@]}" ||
-        note "warning: could not $verb ${services[*]}: see systemctl status"
-    systemctl --no-block start checkpoint-maintenance.timer checkpoint-enroll.service ||
-        note "warning: could not start the timer or the enrollment: see systemctl status"
-    note "started; \`checkpoint doctor\` checks the lot"
-elif ((start)); then
+    running=(checkpoint.service checkpoint-beacon.service checkpoint-console.service)
+    if ((units_changed || venv_changed)); then
+        systemctl --no-block try-restart "${running[@]}" ||
+            note "warning: could not restart ${running[*]}: see systemctl status"
+    fi
+    # A unit whose condition is not met yet (no province key before enrollment) is skipped;
+    # the enrollment unit starts the daemon once it has enrolled.
+    if ((${#enabled_now[@]})); then
+        systemctl --no-block start "${enabled_now[@]}" ||
+            note "warning: could not start ${enabled_now[*]}: see systemctl status"
+    fi
+    note "started what changed; \`checkpoint doctor\` checks the lot"
+elif ((start)) && ((changes)) && ! systemd_running; then
     note "systemd is not running here: nothing started"
 fi
 

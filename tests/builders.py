@@ -1,10 +1,16 @@
-"""Builders for tests: sightings of app phones with the real frames, in a line."""
+"""Builders for tests: sightings of app phones with the real frames, in a line; visits."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+
+from appliance.core.doorway import Entry, EntryUpdate
+from appliance.core.tokens import TokenMaker
 from appliance.models import Detection, Sighting
 from appliance.protocols import frames
 from appliance.protocols.registry import Classifier
+from appliance.store import VisitLog
 
 _classifier = Classifier()
 
@@ -31,3 +37,17 @@ def detect(s: Sighting) -> Detection:
 def fake_token(scheme: str, raw: bytes, when: float) -> str:
     """A readable stand-in for the HMAC token: tests check which ID an event carried."""
     return f"{scheme}:{raw.hex()}"
+
+
+def record_keyed_before_sync(
+    log: VisitLog, secret: bytes, raw_id: bytes, wrong_wall: float, stay_s: float = 300.0
+) -> tuple[str, str]:
+    """A Bluezone visit recorded while the wall clock read ``wrong_wall`` (not synchronised),
+    its token keyed with that wrong day as the daemon makes it; returns (UUID, token)."""
+    entry_uuid = str(uuid.uuid4())
+    token = TokenMaker(secret).token("bluezone", raw_id, datetime.fromtimestamp(wrong_wall, UTC))
+    entry = Entry(entry_uuid, "app", wrong_wall, "bluezone", ((token, wrong_wall),), True)
+    log.record(entry, clock_synced=False)
+    log.record(EntryUpdate(entry_uuid, left_at=wrong_wall + stay_s), clock_synced=False)
+    log.flush()
+    return entry_uuid, token

@@ -70,7 +70,7 @@ def test_the_helper_uses_the_daemons_exit_code() -> None:
 def test_exit_75_restarts_bluetoothd_then_power_cycles_the_default_adapter(tools: Path) -> None:
     code, calls, err = run(tools, code="exited", status="75")
     assert code == 0
-    assert calls[0] == "systemctl restart bluetooth.service"
+    assert calls[0] == "systemctl --job-mode=ignore-dependencies restart bluetooth.service"
     assert calls[1] == "systemctl is-active --quiet bluetooth.service"
     assert calls[-2:] == ["btmgmt --index 0 power off", "btmgmt --index 0 power on"]
     assert "gave up" in err and "power-cycling hci0" in err
@@ -98,4 +98,4 @@ def test_failures_are_reported_but_never_fail_the_unit(tools: Path) -> None:
     assert rc == 0
     assert "could not restart bluetooth.service" in err
     assert "btmgmt power off failed" in err and "btmgmt power on failed" in err
-    assert calls[0] == "systemctl restart bluetooth.service"
+    assert calls[0] == "systemctl --job-mode=ignore-dependencies restart bluetooth.service"

@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -29,16 +30,21 @@ from typing import Any, TypeVar
 import pytest
 import requests
 
+from appliance.clock import BootReading
 from appliance.core import tokens
 from appliance.protocols import bluezone_keys, gaen_keys
+from appliance.store import VisitLog
+from appliance.store.outbox import Outbox
 from collector import service
-from collector.db import PostgresDatabase, SqliteDatabase, open_database
+from collector.db import SCHEMA_V1, PostgresDatabase, SqliteDatabase, migrate, open_database
+from tests.builders import record_keyed_before_sync
 from tests.collector_harness import Collector, collector, database_url, postgres_server, tls  # noqa: F401
 
 TIMEOUT = 20
 T = TypeVar("T")
 AGENCY = "Sở Thông tin và Truyền thông"  # the harness's default code
 DOOR = "Cửa chính"
+BOOT_ID = "6b4e0a5c-0d1e-4f59-9d43-3b1c2f7a9e10"
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -388,6 +394,79 @@ def test_a_resent_record_with_its_clock_corrected_takes_the_true_time(
     hijack = {**other, "entered_at": true, "clock_synced": True}
     assert sent_ok(collector, intruder, [hijack])["duplicates"] == 1
     assert stored(other) == [(wrong + 60, None, "2025-03-07", 0)]
+
+
+def test_a_visit_keyed_before_the_units_clock_was_synchronised_is_found(
+    collector: Collector, sql: Sql, tmp_path: Path
+) -> None:
+    secret = collector.province_key
+    daily_key = os.urandom(32)
+    true_at = ts("2025-03-10T10:05:00")
+    wrong = true_at - 3 * 86400  # the unit's clock before NTP: its token has the 7th's key
+    raw_id = bluezone_keys.slot_id(daily_key, bluezone_keys.slot_of(datetime.fromtimestamp(
+        true_at, UTC)))  # fmt: skip
+    unit = enroll_as(collector, sql)["token"]
+    path = tmp_path / "visits.db"
+    log = VisitLog(path, boot_clock=lambda: BootReading(BOOT_ID, wrong, 600.0))
+    case_uuid, case_token = record_keyed_before_sync(log, secret, raw_id, wrong)
+    outbox = Outbox(path)
+    try:
+        first = outbox.batch(10)
+        assert "key_days" not in first[0].payload  # flagged, sent as an older unit sends it
+        sent_ok(collector, unit, [r.payload for r in first])
+        outbox.mark_synced(first, time.time())
+        assert log.correct_clock(true_at + 900, 1500.0, BOOT_ID) == 1  # NTP, then the daemon
+        (corrected,) = outbox.batch(10)
+    finally:
+        outbox.close()
+        log.close()
+    assert corrected.payload["key_days"] == {case_token: "2025-03-07"}
+    assert corrected.payload["entered_at"] == true_at
+    assert sent_ok(collector, unit, [corrected.payload])["duplicates"] == 1
+    case = {"protocol": "bluezone", "key": daily_key.hex(), "first_day": "2025-03-10"}
+    health = sql.role_token("health")
+
+    def found() -> list[tuple[str, str, int]]:
+        reply = exposure(collector, health, case)
+        assert reply.status_code == 200, reply.text
+        return [(m["visit"], m["entered_at"], m["matched_tokens"]) for m in reply.json()["matches"]]
+
+    assert found() == [(case_uuid, "2025-03-10T10:05:00Z", 1)]
+    # A later copy without the day (an older unit's format) does not make the collector forget.
+    older = {k: v for k, v in corrected.payload.items() if k != "key_days"}
+    assert sent_ok(collector, unit, [older])["duplicates"] == 1
+    assert found() == [(case_uuid, "2025-03-10T10:05:00Z", 1)]
+    # The day is only ever that of a token the record carries, and a real date.
+    for bad in ({"ff" * 16: "2025-03-07"}, {case_token: "not a day"}):
+        refused = send(collector, unit, [{**corrected.payload, "key_days": bad}])
+        assert refused.status_code == 422, refused.text
+
+
+def test_a_collector_database_of_the_first_schema_migrates(tmp_path: Path) -> None:
+    path = tmp_path / "collector.db"
+    conn = sqlite3.connect(path)
+    for statement in SCHEMA_V1:
+        conn.execute(statement)
+    conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
+    conn.execute(
+        "INSERT INTO checkpoints (id, agency, door, enrolled_at) VALUES ('c', 'a', 'd', 0)"
+    )
+    conn.execute(
+        "INSERT INTO visits VALUES ('v', 'c', 'a', 'd', 'app', 'gaen', 1, 2, '1970-01-01', 1, 0, 3)"
+    )
+    conn.execute(f"INSERT INTO visit_tokens VALUES ('{'aa' * 16}', 'v')")
+    conn.commit()
+    conn.close()
+    db = open_database(str(path))
+    try:
+        with db.transaction() as tx:
+            assert tx.all("SELECT token, visit_uuid, key_day FROM visit_tokens") == [
+                ("aa" * 16, "v", None)
+            ]
+            assert tx.one("SELECT value FROM meta WHERE key = 'schema_version'") == ("2",)
+    finally:
+        db.close()
+    assert migrate(open_database(str(path))) == 0
 
 
 def _gz(value: Any) -> bytes:
@@ -1071,8 +1150,9 @@ def test_openapi_document_is_the_protocol(collector: Collector) -> None:
     assert visit_schema["additionalProperties"] is False
     assert set(visit_schema["properties"]) == {
         "uuid", "kind", "protocol", "entered_at", "left_at", "clock_synced", "via_sensor",
-        "tokens",
+        "tokens", "key_days",
     }  # fmt: skip
+    # key_days came later: optional, so an older unit's records are still valid.
     assert set(visit_schema["required"]) == {"uuid", "kind", "entered_at"}
     assert schemas["VisitBatch"]["additionalProperties"] is False
     assert schemas["VisitBatch"]["properties"]["records"]["maxItems"] == 5000

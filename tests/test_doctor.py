@@ -147,6 +147,23 @@ def test_the_province_key_must_be_0600_or_0640(
         assert check.advice == f"chmod 600 {tmp_path / 'etc' / 'province.key'}"
 
 
+def test_the_beacon_key_is_a_secret_too_and_must_exist_when_there_is_a_beacon(
+    tmp_path: Path,
+) -> None:
+    config = write_unit(tmp_path)
+    assert "beacon key" not in checks_of(config)  # no [beacon]: no beacon, no key
+    config.write_text(config.read_text() + '[beacon]\nkey_file = "beacon.key"\n')
+    missing = checks_of(config)["beacon key"]
+    assert missing.status == "FAIL" and "--new-key" in str(missing.advice)
+    key = tmp_path / "etc" / "beacon.key"
+    key.write_text('{"base_key": "00", "base_day": "2026-11-28"}')
+    key.chmod(0o644)
+    loose = checks_of(config)["beacon key"]
+    assert loose.status == "FAIL" and loose.advice == f"chmod 600 {key}"
+    key.chmod(0o600)
+    assert checks_of(config)["beacon key"].status == "PASS"
+
+
 @root_only
 def test_the_daemons_user_must_be_able_to_read_the_key(tmp_path: Path) -> None:
     config = write_unit(tmp_path)

@@ -10,6 +10,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,13 @@ import pytest
 from appliance import clock
 from appliance.clock import BootReading
 from appliance.core.doorway import Entry, EntryUpdate
+from appliance.core.exposure import BluezoneCase, case_tokens
+from appliance.exposure_check import DAY_SLACK
+from appliance.protocols import bluezone_keys
 from appliance.store import VisitLog, schema
 from appliance.store.outbox import Outbox
+from tests.builders import record_keyed_before_sync
+from tests.conftest import run_checkpoint
 
 BOOT = "6b4e0a5c-0d1e-4f59-9d43-3b1c2f7a9e10"
 EARLIER_BOOT = "0f3d8b2a-5c1e-4a77-8e22-9c0b1d4e6f38"
@@ -283,6 +289,105 @@ def test_corrected_records_are_sent_again_and_a_batch_in_flight_is_not_marked_se
         log.close()
 
 
+# -- tokens keyed before sync -----------------------------------------------------------------
+# A token's day key is the UTC date its wall clock read: three days behind before NTP. Its time
+# is corrected, its key stays that wrong day's; the exposure check must derive that key too.
+
+PROVINCE_KEY = bytes(range(50, 82))
+CASE_DAILY_KEY = bytes(range(32))  # the case's Bluezone daily key of the true day
+
+
+def case_id_at(true_at: float) -> bytes:
+    """The identifier the case's phone sent at ``true_at`` (PROTOCOLS.md §1)."""
+    return bluezone_keys.slot_id(CASE_DAILY_KEY, bluezone_keys.slot_of(utc(true_at)))
+
+
+def utc(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+def key_days(log: VisitLog) -> list[tuple[str, str | None]]:
+    return list(log.db.execute("SELECT token, key_day FROM entry_tokens ORDER BY token"))
+
+
+def test_a_token_keyed_on_the_wrong_day_keeps_that_day_through_correction(
+    tmp_path: Path,
+) -> None:
+    log = VisitLog(tmp_path / "visits.db", boot_clock=boot_clock(600))
+    case, token = record_keyed_before_sync(
+        log, PROVINCE_KEY, case_id_at(BOOTED_AT + 600), unsynced_wall(600)
+    )
+    assert key_days(log) == [(token, None)]  # its day is still the one its time says
+    assert sync_at(log, 900) == 1
+    assert row(log, case)["entered_at"] == BOOTED_AT + 600
+    assert key_days(log) == [(token, utc(unsynced_wall(600)).date().isoformat())]
+    assert utc(unsynced_wall(600)).date() == date(2025, 10, 6) != utc(BOOTED_AT).date()
+    assert log.rekeyed_days() == {date(2025, 10, 9): {date(2025, 10, 6)}}
+    outbox = Outbox(tmp_path / "visits.db")
+    try:
+        (record,) = outbox.batch(10)
+        assert record.payload["key_days"] == {token: "2025-10-06"}
+    finally:
+        outbox.close()
+    log.close()
+
+
+def test_a_token_corrected_within_its_day_needs_no_key_day(tmp_path: Path) -> None:
+    an_hour_behind = BOOTED_AT + 600 - 3600  # 08:03 UTC for 09:03: the same UTC day
+    log = VisitLog(
+        tmp_path / "visits.db", boot_clock=lambda: BootReading(BOOT, an_hour_behind, 600)
+    )
+    _case, token = record_keyed_before_sync(
+        log, PROVINCE_KEY, case_id_at(BOOTED_AT + 600), an_hour_behind
+    )
+    assert log.correct_clock(BOOTED_AT + 900, 900, BOOT) == 1
+    assert key_days(log) == [(token, None)]
+    assert log.rekeyed_days() == {}
+    outbox = Outbox(tmp_path / "visits.db")
+    try:
+        assert "key_days" not in outbox.batch(10)[0].payload  # sent as older units send it
+    finally:
+        outbox.close()
+    log.close()
+
+
+def test_the_exposure_check_finds_a_visit_keyed_before_sync_three_days_behind(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "province.key").write_bytes(PROVINCE_KEY)
+    config = tmp_path / "checkpoint.toml"
+    config.write_text(
+        '[storage]\ndatabase = "visits.db"\n[privacy]\nkey_file = "province.key"\n'
+        '[gpio]\nenabled = false\n[ble]\nsource = "none"\n'
+    )
+    true_at = BOOTED_AT + 600  # 2025-10-09 09:03 UTC; the wall clock read 2025-10-06
+    log = VisitLog(tmp_path / "visits.db", boot_clock=boot_clock(600))
+    case, token = record_keyed_before_sync(log, PROVINCE_KEY, case_id_at(true_at),
+                                           unsynced_wall(600))  # fmt: skip
+    sync_at(log, 900)
+    log.close()
+    # The case's own days' keys alone cannot find it: the remembered day is what matches.
+    case_key = BluezoneCase(CASE_DAILY_KEY, utc(true_at).date())
+    assert token not in case_tokens(case_key, PROVINCE_KEY, DAY_SLACK)
+
+    proc = run_checkpoint([
+        "exposure", "check", "--config", str(config), "--protocol", "bluezone",
+        "--daily-key", CASE_DAILY_KEY.hex(), "--date", "2025-10-09", "--json",
+    ])  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    matches = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [(m["entry"], m["matched_tokens"], m["clock_synced"]) for m in matches] == [
+        (case, 1, True)
+    ]
+    assert matches[0]["entered_at"] == utc(true_at).isoformat().replace("+00:00", "Z")
+    # Someone else's key of that day finds nothing.
+    other = run_checkpoint([
+        "exposure", "check", "--config", str(config), "--protocol", "bluezone",
+        "--daily-key", bytes(range(1, 33)).hex(), "--date", "2025-10-09", "--json",
+    ])  # fmt: skip
+    assert other.returncode == 0 and other.stdout == ""
+
+
 # -- the daemon -------------------------------------------------------------------------------
 
 
@@ -386,3 +491,114 @@ def test_a_daemon_started_after_sync_corrects_what_its_last_run_left(
         assert daemon._clock_health() == {"synchronized": True, "awaiting_correction": 0}
     finally:
         daemon.store.close()
+
+
+# -- the door's session clock -----------------------------------------------------------------
+# The daemon's door runs on CLOCK_BOOTTIME anchored at its start, which NTP never steps; the
+# visit log turns each time into wall time when it records it (DESIGN.md §4.4).
+
+
+def test_a_visit_observed_before_the_step_and_recorded_after_gets_its_true_time(
+    tmp_path: Path,
+) -> None:
+    from appliance.core.tokens import TokenMaker
+
+    session = clock.SessionClock(BOOT, anchor=unsynced_wall(0))  # the daemon started at boot
+    maker = TokenMaker(PROVINCE_KEY)
+    seen = session.anchor + 600  # boot 600 s on the door's clock: the wall read 2025-10-06
+    token = maker.token("bluezone", case_id_at(BOOTED_AT + 600), utc(seen))
+    # NTP stepped the clock by three days; the decision is recorded at boot 610 s.
+    synced_reading = BootReading(BOOT, BOOTED_AT + 610, 610)
+    log = VisitLog(tmp_path / "visits.db", boot_clock=lambda: synced_reading, session=session,
+                   key_day_of=maker.key_day)  # fmt: skip
+    log.record(Entry("case", "app", seen, "bluezone", ((token, seen),)), clock_synced=True)
+    log.record(EntryUpdate("case", left_at=seen + 5), clock_synced=True)
+    log.flush()
+    assert row(log, "case") | {"revision": None} == {
+        "entered_at": BOOTED_AT + 600, "left_at": BOOTED_AT + 605, "clock_synced": 1,
+        "boot_id": None, "entered_boot_s": None, "left_boot_s": None, "revision": None,
+        "synced_at": None,
+    }  # fmt: skip
+    assert key_days(log) == [(token, "2025-10-06")]  # the key that made it, not its time's
+    assert log.rekeyed_days() == {date(2025, 10, 9): {date(2025, 10, 6)}}
+    # Recorded before the step, unsynchronised: the wall time of then, the boot time kept.
+    before = VisitLog(tmp_path / "before.db", boot_clock=boot_clock(610), session=session)
+    before.record(Entry("early", "no_app", seen), clock_synced=False)
+    before.flush()
+    assert (row(before, "early")["entered_at"], row(before, "early")["entered_boot_s"]) == (
+        unsynced_wall(600),
+        600.0,
+    )
+    before.close()
+    log.close()
+
+
+@pytest.mark.slow
+def test_a_phone_at_the_desk_counts_once_when_ntp_steps_the_clock_by_days(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import appliance.daemon as daemon_module
+    from appliance.core.doorway import DoorTuning
+    from appliance.daemon import Daemon
+    from appliance.models import SensorEvent, Sighting
+    from appliance.protocols import frames
+
+    config = door_unit(tmp_path, monkeypatch)
+    true_time = time.time
+    stale = {"s": STALE_S}  # fake-hwclock's wall clock, three days behind until NTP
+    monkeypatch.setattr(time, "time", lambda: true_time() - stale["s"])
+    kernel = Kernel(synced=False)
+    monkeypatch.setattr(clock, "is_synchronized", kernel)
+    # A door with a presence sensor (a real one would be on GPIO pins).
+    monkeypatch.setattr(daemon_module, "DoorTuning", lambda sensor: DoorTuning(sensor=True))
+    desk_phone = frames.bluezone_android(bytes(range(12)))
+    daemon = Daemon(config)
+    true_at: dict[str, float] = {}
+
+    def entries() -> list[tuple[Any, ...]]:
+        conn = sqlite3.connect(config.storage.database)
+        try:
+            return conn.execute(
+                "SELECT kind, entered_at, left_at, clock_synced, via_sensor FROM entries"
+                " ORDER BY entered_at"
+            ).fetchall()
+        finally:
+            conn.close()
+
+    async def near(seconds: float) -> None:
+        """The phone at the desk advertises, as bleak's callback would hand it on."""
+        end = asyncio.get_running_loop().time() + seconds
+        while asyncio.get_running_loop().time() < end:
+            daemon.pipeline.on_sighting(Sighting(daemon.core_now(), "4A:00:00:00:00:01", -50,
+                                                 desk_phone))  # fmt: skip
+            await asyncio.sleep(0.2)
+
+    async def scenario() -> None:
+        running = asyncio.create_task(daemon.run())
+        await asyncio.sleep(0.6)
+        true_at["arrived"] = true_time()
+        daemon.pipeline.on_sensor(SensorEvent(daemon.core_now(), "in"))
+        for _ in range(20):  # the phone's entry is decided and written, before sync
+            await near(0.5)
+            if entries():
+                break
+        assert [(k, synced) for k, _, _, synced, _ in entries()] == [("app", 0)]
+        # Someone without the app comes in; in the same second NTP steps the clock by days.
+        true_at["crossed"] = true_time()
+        daemon.pipeline.on_sensor(SensorEvent(daemon.core_now(), "in"))
+        stale["s"] = 0.0
+        kernel.synced = True
+        await near(3.0)  # the phone stays at the desk across the step
+        true_at["stopped"] = true_time()
+        daemon._stop.set()  # the crossing is decided at shutdown, after the step
+        assert await running == 0
+
+    asyncio.run(scenario())
+    (app, no_app) = entries()
+    assert app[0] == "app" and no_app[0] == "no_app"  # the phone counted once, not again
+    assert app[1] == pytest.approx(true_at["arrived"], abs=0.5)  # corrected to the true time
+    assert true_at["crossed"] < app[2] <= true_at["stopped"] + 0.5  # its stay went on
+    assert app[3] == 1
+    # Observed before the step, recorded after it: the sensor's moment, at its true time.
+    assert no_app[1] == pytest.approx(true_at["crossed"], abs=0.5)
+    assert no_app[3:] == (1, 1)

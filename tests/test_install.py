@@ -24,8 +24,10 @@ import pytest
 
 from tests.conftest import REPO
 
-INSTALL = REPO / "provisioning" / "install.sh"
-PI_GEN_RUN = REPO / "provisioning" / "pi-gen" / "stage-checkpoint" / "00-checkpoint" / "00-run.sh"
+# The installer runs from a copy of the checkout taken once, as IT staff's clone would be: the
+# idempotence checks then compare runs of one and the same source.
+PARTS = ("pyproject.toml", "README.md", "appliance", "collector", "systemd", "provisioning")
+PI_GEN_RUN = Path("provisioning/pi-gen/stage-checkpoint/00-checkpoint/00-run.sh")
 MIRROR = os.environ.get("CHECKPOINT_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 # Debian 12 and 13, what Raspberry Pi OS 12 and 13 are built on.
 SUITES = ("bookworm", "trixie")
@@ -43,15 +45,29 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _install(tree: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _install(checkout: Path, tree: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     return subprocess.run(
-        [str(INSTALL), "--root", str(tree), *args],
+        [str(checkout / "provisioning" / "install.sh"), "--root", str(tree), *args],
         capture_output=True,
         text=True,
         timeout=1100,
         env=env,
     )
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    copy = tmp_path_factory.mktemp("checkout")
+    for part in PARTS:
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(
+                source, copy / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+            )
+        else:
+            shutil.copy2(source, copy / part)
+    return copy
 
 
 @pytest.fixture(scope="module", params=SUITES)
@@ -84,8 +100,8 @@ def tree(
 
 
 @pytest.fixture(scope="module")
-def first_run(tree: Path) -> subprocess.CompletedProcess[str]:
-    result = _install(tree, "--no-start")
+def first_run(checkout: Path, tree: Path) -> subprocess.CompletedProcess[str]:
+    result = _install(checkout, tree, "--no-start")
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
@@ -153,7 +169,7 @@ def test_users_and_groups(tree: Path, first_run: object) -> None:
     assert "checkpoint" in group["bluetooth"][3].split(",")
 
 
-def test_files_have_their_owners_and_modes(tree: Path, first_run: object) -> None:
+def test_files_have_their_owners_and_modes(checkout: Path, tree: Path, first_run: object) -> None:
     expected = {
         "etc/checkpoint": ("750", "root", "checkpoint"),
         "etc/checkpoint/checkpoint.toml": ("640", "root", "checkpoint"),
@@ -168,11 +184,11 @@ def test_files_have_their_owners_and_modes(tree: Path, first_run: object) -> Non
     for path, want in expected.items():
         assert _owner(tree, tree / path) == want, path
     assert (tree / "etc/checkpoint/checkpoint.toml").read_bytes() == (
-        REPO / "provisioning" / "checkpoint.toml"
+        checkout / "provisioning" / "checkpoint.toml"
     ).read_bytes()
     for unit in UNITS:
         assert (tree / "usr/local/lib/systemd/system" / unit).read_bytes() == (
-            REPO / "systemd" / unit
+            checkout / "systemd" / unit
         ).read_bytes()
     dropin = (tree / "etc/systemd/system/bluetooth.service.d/checkpoint.conf").read_text()
     assert "ExecStart=\nExecStart=/usr/libexec/bluetooth/bluetoothd --experimental" in dropin
@@ -215,9 +231,9 @@ def test_the_venv_runs_checkpoint_with_debians_bindings(tree: Path, first_run: o
     assert config.stdout.split() == ["passive", "UNENROLLED"], config.stderr
 
 
-def test_a_second_run_changes_nothing(tree: Path, first_run: object) -> None:
+def test_a_second_run_changes_nothing(checkout: Path, tree: Path, first_run: object) -> None:
     before = _snapshot(tree)
-    again = _install(tree, "--no-start")
+    again = _install(checkout, tree, "--no-start")
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout.strip().splitlines() == [
         "install: nothing to change: Checkpoint is installed as this checkout describes"
@@ -227,42 +243,75 @@ def test_a_second_run_changes_nothing(tree: Path, first_run: object) -> None:
     assert not os.path.ismount(tree / "proc")
 
 
-def test_the_pi_gen_stage_runs_the_same_installer(tree: Path, first_run: object) -> None:
+def test_the_pi_gen_stage_runs_the_same_installer(
+    checkout: Path, tree: Path, first_run: object
+) -> None:
     env = {"PATH": os.environ["PATH"], "ROOTFS_DIR": str(tree)}
     result = subprocess.run(
-        ["bash", str(PI_GEN_RUN)], capture_output=True, text=True, timeout=600, env=env
+        ["bash", str(checkout / PI_GEN_RUN)], capture_output=True, text=True, timeout=600, env=env
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "nothing to change" in result.stdout
 
 
 def test_an_edited_config_is_kept_and_a_damaged_unit_is_mended(
-    tree: Path, first_run: object
+    checkout: Path, tree: Path, first_run: object
 ) -> None:
     config = tree / "etc/checkpoint/checkpoint.toml"
     config.write_text(config.read_text() + "\n# edited by IT\n")
     unit = tree / "usr/local/lib/systemd/system/checkpoint.service"
     unit.write_text("broken")
     os.chmod(tree / "var/lib/checkpoint", 0o777)
-    result = _install(tree, "--no-start")
+    os.chown(config, 0, 0)  # as an editor run as root may leave it
+    result = _install(checkout, tree, "--no-start")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "# edited by IT" in config.read_text()
-    assert unit.read_bytes() == (REPO / "systemd/checkpoint.service").read_bytes()
+    assert _owner(tree, config) == ("640", "root", "checkpoint")
+    assert unit.read_bytes() == (checkout / "systemd/checkpoint.service").read_bytes()
     assert "install: file /usr/local/lib/systemd/system/checkpoint.service" in result.stdout
     assert _owner(tree, tree / "var/lib/checkpoint") == ("2770", "checkpoint", "checkpoint")
+    assert "install: done: 3 changes" in result.stdout
+
+
+def test_no_console_gives_tty1_back_and_the_console_can_take_it_again(
+    checkout: Path, tree: Path, first_run: object
+) -> None:
+    wants = tree / "etc/systemd/system"
+    console = wants / "multi-user.target.wants/checkpoint-console.service"
+    getty = wants / "getty.target.wants/getty@tty1.service"
+    result = _install(checkout, tree, "--no-console")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not console.exists() and getty.is_symlink()
+    assert "install: done: 1 changes" in result.stdout
+    result = _install(checkout, tree, "--no-start")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert console.is_symlink() and not getty.exists()
     assert "install: done: 2 changes" in result.stdout
 
 
-def test_clear_errors_for_a_bad_root(tmp_path: Path) -> None:
+def test_nothing_is_left_behind_for_an_image(tree: Path, first_run: object) -> None:
+    """What a pi-gen image would carry: no download caches, no build files, no staged source."""
+    assert not list((tree / "var/cache/apt/archives").glob("*.deb"))
+    assert not (tree / "root/.cache/pip").exists()
+    assert not (tree / "usr/sbin/policy-rc.d").exists()
+    assert not (tree / "var/tmp/checkpoint-install").exists()
+    assert not os.path.ismount(tree / "proc")
+
+
+def test_clear_errors_for_a_bad_root(checkout: Path, tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("the installer refuses to run without root before anything else")
-    result = _install(tmp_path)
+    result = _install(checkout, tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip() == (
         f"install: error: --root: {tmp_path} is not a Debian tree (no etc/os-release or bin/bash)"
     )
-    result = _install(tmp_path / "absent")
+    result = _install(checkout, tmp_path / "absent")
     assert result.returncode == 1
     assert "no directory" in result.stderr
-    bad = subprocess.run([str(INSTALL), "--frobnicate"], capture_output=True, text=True)
+    bad = subprocess.run(
+        [str(checkout / "provisioning" / "install.sh"), "--frobnicate"],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 1 and "unknown option --frobnicate" in bad.stderr

@@ -294,14 +294,54 @@ def test_apply_enrolls_the_unit_names_it_hands_over_the_secrets_and_deletes_the_
     finally:
         client.close()
 
-    # The same file again (a copy kept somewhere): the code is spent, for good. It is kept,
-    # since deleting it would hide that this card has not been enrolled by it.
+    # The same file on another card (a copy kept somewhere): the code is spent, for good. It
+    # is kept, since deleting it would hide that this card has not been enrolled by it.
+    other = tmp_path / "other-card"
+    other.mkdir()
+    config = device_config(other)
     shutil.copy(made, provision_file)
     used = apply(root, config, str(provision_file))
-    assert used.code == 1
+    assert used.code == 77
     assert len(used.err.strip().splitlines()) == 1
     assert "already used" in used.err and "checkpoint provision bundle --force" in used.err
     assert provision_file.exists()
+
+
+def test_a_first_boot_cut_short_after_enrolling_is_finished_on_the_next_start(
+    cli: Run, collector: Collector, tls: Tls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Power lost after the collector took the code: the file is still on the boot partition
+    and the code is spent. The next start finishes the job instead of failing for good; and a
+    configuration rewritten as root keeps its owner and group (root:checkpoint on a unit)."""
+    monkeypatch.setenv("CHECKPOINT_ADMIN_TOKEN", collector.role_token("admin"))
+    out = tmp_path / "bundles"
+    assert bundle(cli, collector, tls, three_units(tmp_path), out).code == 0
+    made = out / "tq-stttt-01" / "checkpoint-provision.toml"
+    root, config = boot_partition(tmp_path, made), device_config(tmp_path)
+    provision_file = root / "boot" / "firmware" / "checkpoint-provision.toml"
+    as_root = os.geteuid() == 0
+    owner = ["--owner", "nobody"] if as_root else []
+    if as_root:  # the installer's root:checkpoint 0640; `nogroup` stands in for checkpoint
+        os.chown(config, 0, pwd.getpwnam("nobody").pw_gid)
+        config.chmod(0o640)
+    group_before = config.stat().st_gid
+    assert apply(root, config, *owner).code == 0
+    assert config.stat().st_gid == group_before
+    if as_root:
+        assert mode_of(config) == 0o640
+
+    # The cut: the file back in place, the secrets not yet handed over.
+    shutil.copy(made, provision_file)
+    token = config.parent / "sync.token"
+    if as_root:
+        os.chown(token, 0, 0)
+    again = apply(root, config, *owner)
+    assert again.code == 0, again.err
+    assert "already enrolled with this collector" in again.out
+    assert not provision_file.exists()
+    if as_root:
+        assert token.stat().st_uid == pwd.getpwnam("nobody").pw_uid
+    assert collector.query("SELECT count(*) FROM checkpoints") == [(1,)]
 
 
 def test_apply_while_the_collector_is_down_asks_to_be_retried_and_keeps_the_file(

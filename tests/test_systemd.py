@@ -5,6 +5,7 @@ path is pointed at this checkout's venv, so verify can check the commands exist.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -143,3 +144,63 @@ def test_every_shell_script_passes_shellcheck() -> None:
         ["shellcheck", *map(str, scripts)], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout
+
+
+# Units whose code asks the kernel whether the clock is synchronised (appliance.clock, adjtimex):
+# a seccomp filter without adjtimex would kill them with SIGSYS, and ProtectClock= refuses it.
+ASKS_THE_CLOCK = ("checkpoint.service", "checkpoint-console.service",
+                  "checkpoint-maintenance.service", "checkpoint-enroll.service")  # fmt: skip
+# Units reading /proc beyond processes: the boot's ID (records before clock sync), and gpiozero
+# identifying the Pi from /proc/device-tree and /proc/cpuinfo.
+READS_PROC = ("checkpoint.service", "checkpoint-console.service")
+
+
+def _security(unit: Path) -> dict[str, dict[str, object]]:
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", "--json=short", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return {item["name"]: item for item in json.loads(result.stdout)}
+
+
+@needs_systemd
+@pytest.mark.parametrize("name", ASKS_THE_CLOCK)
+def test_units_that_ask_the_clock_may_call_adjtimex(name: str, local_units: list[Path]) -> None:
+    """systemd's own reading of the unit's effective filter: adjtimex must be allowed."""
+    (unit,) = [u for u in local_units if u.name == name]
+    found = _security(unit)
+    clock_filter = found["SystemCallFilter=~@clock"]
+    assert clock_filter["set"] is False and "adjtimex is allowed" in str(
+        clock_filter["description"]
+    ), clock_filter
+    assert found["ProtectClock="]["set"] is False, "ProtectClock= refuses adjtimex"
+    # Still no way to set the clock: no capability for it.
+    assert found["CapabilityBoundingSet=~CAP_SYS_TIME"]["set"] is True
+
+
+@needs_systemd
+@pytest.mark.parametrize("name", READS_PROC)
+def test_units_that_read_proc_see_it(name: str, local_units: list[Path]) -> None:
+    (unit,) = [u for u in local_units if u.name == name]
+    assert _security(unit)["ProcSubset="]["set"] is False
+
+
+def test_every_unit_that_runs_checkpoint_is_listed_by_what_it_needs() -> None:
+    """A new unit must be classified above, so nobody forgets what its code calls."""
+    runs_code = {u.name for u in UNITS if u.suffix == ".service"}
+    assert runs_code - set(ASKS_THE_CLOCK) == {"checkpoint-beacon.service"}
+
+
+def test_the_enrollment_unit_gives_up_exactly_where_provision_apply_says_it_cannot_succeed() -> (
+    None
+):
+    from appliance.provision.apply import EXIT_BAD_FILE, EXIT_REFUSED, EXIT_RETRY
+
+    text = (REPO / "systemd" / "checkpoint-enroll.service").read_text(encoding="utf-8")
+    (line,) = [x for x in text.splitlines() if x.startswith("RestartPreventExitStatus=")]
+    codes = {int(c) for c in line.split("=", 1)[1].split()}
+    assert codes == {EXIT_BAD_FILE, EXIT_REFUSED}
+    assert EXIT_RETRY not in codes and 1 not in codes  # a local failure or a bug: tried again

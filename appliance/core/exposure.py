@@ -6,7 +6,7 @@ their time windows, and into the tokens a checkpoint stored for them (DESIGN.md 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -85,23 +85,37 @@ def case_identifiers(case: Case) -> Iterator[CaseIdentifier]:
 
 
 def case_tokens(
-    case: Case, secret: bytes, slack: timedelta = timedelta(0)
+    case: Case,
+    secret: bytes,
+    slack: timedelta = timedelta(0),
+    rekeyed: Mapping[date, Collection[date]] | None = None,
 ) -> dict[str, CaseIdentifier]:
     """token → identifier, for matching a checkpoint's stored tokens against the case.
 
     A token depends on the UTC day the identifier was *seen*; an identifier valid across midnight
     (GAEN intervals do not straddle it, but ``slack`` may widen a window) gets both days' tokens.
+
+    ``rekeyed`` maps a day to the other days whose keys made tokens seen on it: a token taken
+    before the clock was synchronised was keyed with the day the wrong clock read, and its time
+    corrected since (DESIGN.md §4.4). Identifiers of such a day also get those days' tokens.
     """
     keys: dict[date, bytes] = {}
     result: dict[str, CaseIdentifier] = {}
+    extra = rekeyed or {}
+
+    def token_of(ident: CaseIdentifier, day: date) -> str:
+        key = keys.get(day)
+        if key is None:
+            key = keys[day] = day_key(secret, day)
+        return token_with_day_key(key, ident.scheme, ident.raw_id)
+
     for ident in case_identifiers(case):
         first = (ident.start - slack).date()
         last = (ident.end + slack - timedelta(microseconds=1)).date()
         day = first
         while day <= last:
-            key = keys.get(day)
-            if key is None:
-                key = keys[day] = day_key(secret, day)
-            result[token_with_day_key(key, ident.scheme, ident.raw_id)] = ident
+            result[token_of(ident, day)] = ident
+            for key_day in extra.get(day, ()):
+                result[token_of(ident, key_day)] = ident
             day += timedelta(days=1)
     return result

@@ -177,6 +177,10 @@ class PresenceTracker:
     ) -> None:
         self.tuning = tuning or PresenceTuning()
         self._tokenize = tokenize
+        # What to add to the times given here for UTC: Bluezone phones rotate at UTC
+        # quarter-hours. Zero for wall times; the daemon's session clock (which never steps)
+        # gets the wall clock's step here once NTP has set it.
+        self.utc_offset_s = 0.0
         self._by_key: dict[tuple[object, ...], _Phone] = {}
         self._pending: dict[tuple[object, ...], _Phone] = {}
         self._phones: set[_Phone] = set()
@@ -364,7 +368,8 @@ class PresenceTracker:
     def _bluezone_boundary(self, now: float) -> float:
         """The quarter-hour boundary a Bluezone ID first heard at ``now`` may follow."""
         skew = self.tuning.bluezone_clock_skew_s
-        return (now + skew) // SLOT_SECONDS * SLOT_SECONDS
+        utc = now + self.utc_offset_s
+        return (utc + skew) // SLOT_SECONDS * SLOT_SECONDS - self.utc_offset_s
 
     def _bluezone_predecessors(self, now: float) -> list[_Phone]:
         """Phones whose previous-slot ID a new Bluezone ID seen at ``now`` may replace."""

@@ -40,20 +40,36 @@ def token(secret: bytes, scheme: str, raw_id: bytes, when: datetime) -> str:
     return token_with_day_key(day_key(secret, when.astimezone(UTC).date()), scheme, raw_id)
 
 
-class TokenMaker:
-    """Computes tokens, caching the current day key (one HMAC per sighting instead of two)."""
+KEY_DAYS_REMEMBERED = 16_384  # tokens whose key day is kept: far more than wait to be recorded
 
-    __slots__ = ("_day", "_key", "_secret")
+
+class TokenMaker:
+    """Computes tokens, caching the current day key (one HMAC per sighting instead of two).
+
+    It remembers which day's key made each recent token (a date, never the identifier): the
+    visit log records it when the clock moved between making and recording (DESIGN.md §4.4).
+    """
+
+    __slots__ = ("_day", "_key", "_key_days", "_secret")
 
     def __init__(self, secret: bytes) -> None:
         day_key(secret, date(2020, 1, 1))  # validates the secret
         self._secret = secret
         self._day: date | None = None
         self._key = b""
+        self._key_days: dict[str, date] = {}
 
     def token(self, scheme: str, raw_id: bytes, when: datetime) -> str:
         day = when.astimezone(UTC).date()
         if day != self._day:
             self._key = day_key(self._secret, day)
             self._day = day
-        return token_with_day_key(self._key, scheme, raw_id)
+        made = token_with_day_key(self._key, scheme, raw_id)
+        if len(self._key_days) >= KEY_DAYS_REMEMBERED:
+            del self._key_days[next(iter(self._key_days))]  # the oldest
+        self._key_days[made] = day
+        return made
+
+    def key_day(self, token: str) -> date | None:
+        """The UTC day whose key made ``token``, if it was made recently."""
+        return self._key_days.get(token)

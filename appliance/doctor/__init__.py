@@ -17,6 +17,7 @@ from pathlib import Path
 from appliance.config import Config
 from appliance.doctor.base import FAIL, PASS, WARN, Account, Check, daemon_account
 from appliance.doctor.files import (
+    beacon_key_check,
     clock_check,
     config_file_check,
     disk_check,
@@ -37,6 +38,7 @@ def collect_checks(
     checks = [
         config_file_check(config, account),
         province_key_check(config, account),
+        *filter(None, [beacon_key_check(config, account)]),
         state_dir_check(config, account),
         visit_log_check(config, account),
         disk_check(config),

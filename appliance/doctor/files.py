@@ -58,6 +58,21 @@ def province_key_check(config: Config, account: Account) -> Check:
     return secret_mode_check("province key", path, account, f"{len(secret)} bytes")
 
 
+def beacon_key_check(config: Config, account: Account) -> Check | None:
+    """The door's own beacon key (made at enrollment), when the configuration has a beacon."""
+    if config.beacon is None:
+        return None
+    path = config.beacon.key_file
+    if not path.exists():
+        return Check(
+            FAIL,
+            "beacon key",
+            f"{path} does not exist: the door's beacon cannot advertise",
+            "enroll the unit (`checkpoint provision apply`), or `checkpoint beacon --new-key`",
+        )
+    return secret_mode_check("beacon key", path, account, "present")
+
+
 def config_file_check(config: Config, account: Account) -> Check:
     """Not secret, but whoever can change it can point the unit at another key or collector."""
     path = config.path

@@ -33,8 +33,10 @@ class DoorSignals:
         on_sensor: Callable[[SensorEvent], None],
         on_paper_visitor: Callable[[], None],
         pin_factory: Any = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
+        self.clock = clock  # what sensor events are stamped with (the daemon's door clock)
         self.zone = ZoneInfo(timezone)
         self.quiet = parse_quiet_hours(config.quiet_hours)
         self.on_sensor = on_sensor
@@ -62,7 +64,7 @@ class DoorSignals:
 
             self.board = DoorBoard(
                 self.config, asyncio.get_running_loop(), self.on_sensor, self.mute,
-                self.on_paper_visitor, pin_factory=self.pin_factory,
+                self.on_paper_visitor, pin_factory=self.pin_factory, clock=self.clock,
             )  # fmt: skip
         except Exception as exc:  # GpioError, ImportError (no lgpio), anything from a driver
             self.error = str(exc)

@@ -3,9 +3,14 @@ partition, names the unit, enrolls it with the collector, gives the secrets to t
 user, and deletes the file (it holds a one-time secret) only once the unit is enrolled.
 
 Its exit code tells the systemd unit what to do: 0 done; 75 (EX_TEMPFAIL) the collector could
-not be reached, or the clock is not set yet, so try again later with the file kept; 2 the file
-(or an option) is bad; 1 the collector refused the code for good (used, expired, unknown), so
-the file is kept and a person must make a new bundle."""
+not be reached, or TLS failed (the clock not set yet, a proxy in the way), so try again later
+with the file kept; 2 the file (or an option) is bad; 77 the collector refused the code for good
+(used, expired, unknown), so the file is kept and a person must make a new bundle. Anything else
+(1: a local failure, or a bug) is tried again too: the unit only gives up on 2 and 77.
+
+Interrupted after the collector took the code (a power cut at first boot), the next boot finds
+the configuration enrolled with this collector and its token in place: it finishes the job
+(the secrets' owner, the beacon key, the file's removal) instead of spending a spent code."""
 
 from __future__ import annotations
 
@@ -19,12 +24,12 @@ from pathlib import Path
 from appliance.config import Config
 from appliance.errors import CheckpointError, UsageError
 from appliance.provision.bundle_file import FILE_NAME, BundleFileError, ProvisionFile, read
-from appliance.sync.client import Refused, TlsError, Transient
+from appliance.sync.client import Refused, TlsError, Transient, normalise_url
 from appliance.sync.enroll import Enrolled, enroll, write_atomically
 
 EXIT_RETRY = 75  # os.EX_TEMPFAIL: the unit's Restart= tries again
 EXIT_BAD_FILE = 2  # the file or an option is wrong: retrying cannot help
-EXIT_REFUSED = 1  # the collector will never take this code: a new bundle is needed
+EXIT_REFUSED = 77  # os.EX_NOPERM: the collector will never take this code: a new bundle
 # Raspberry Pi OS 12 and later mount the boot partition at /boot/firmware; older ones at /boot.
 LOCATIONS = (Path("boot/firmware") / FILE_NAME, Path("boot") / FILE_NAME)
 DAEMON_USER = "checkpoint"
@@ -36,6 +41,12 @@ class RetryLater(CheckpointError):
 
     exit_code = EXIT_RETRY
     retryable = True
+
+
+class CodeRefused(CheckpointError):
+    """The collector will never take this file's code."""
+
+    exit_code = EXIT_REFUSED
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +114,37 @@ def set_hostname(root: Path, hostname: str) -> str | None:
     return None
 
 
-def _enroll(config_file: Path, config: Config, bundle: ProvisionFile, where: Path) -> Enrolled:
+def _already_enrolled(config: Config, bundle: ProvisionFile) -> Enrolled | None:
+    """What an interrupted first boot left: the configuration already enrolled with this
+    file's collector (and ID, when the file names one), its token in place."""
+    sync = config.sync
+    if sync is None or not sync.url or config.checkpoint.id == "UNENROLLED":
+        return None
+    try:
+        same = normalise_url(sync.url) == normalise_url(bundle.collector_url)
+    except CheckpointError:
+        return None
+    if not same or (bundle.checkpoint_id and bundle.checkpoint_id != config.checkpoint.id):
+        return None
+    token = sync.token_path(config.directory)
+    if not token.is_file():
+        return None
+    key = config.privacy.key_file
+    return Enrolled(
+        config.checkpoint.id, config.checkpoint.agency, config.checkpoint.door, token,
+        sync.ca_path(config.directory), key if key.is_file() else None,
+        "already enrolled with this collector (an earlier start was interrupted): finished"
+        " what it left",
+    )  # fmt: skip
+
+
+def _enroll(
+    config_file: Path,
+    config: Config,
+    bundle: ProvisionFile,
+    where: Path,
+    owner: tuple[int, int] | None,
+) -> Enrolled:
     """Enroll with the file's code and CA; the collector's answer turned into what the unit
     should do next."""
     with tempfile.TemporaryDirectory(prefix="checkpoint-provision-") as tmp:
@@ -117,6 +158,7 @@ def _enroll(config_file: Path, config: Config, bundle: ProvisionFile, where: Pat
                 code=bundle.code,
                 ca=ca,
                 hostname=bundle.hostname,
+                owner=owner,
             )
         except Transient as exc:
             raise RetryLater(f"{exc}; {where} is kept for the next try") from None
@@ -128,7 +170,12 @@ def _enroll(config_file: Path, config: Config, bundle: ProvisionFile, where: Pat
                 raise RetryLater(
                     f"{exc}; the clock is not synchronised yet, so {where} is kept for the next try"
                 ) from None
-            raise
+            # A proxy or a captive portal in the way passes; a wrong CA in the bundle does not,
+            # and the journal says so every minute.
+            raise RetryLater(
+                f"{exc}; {where} is kept for the next try",
+                advice="if this goes on, the bundle's CA is not the collector's: make a new one",
+            ) from None
         except Refused as exc:
             if exc.status == 422:
                 raise BundleFileError(f"{where}: the collector refused it: {exc}") from None
@@ -141,20 +188,23 @@ def _enroll(config_file: Path, config: Config, bundle: ProvisionFile, where: Pat
                     "; if the unit was enrolled before, a re-enrollment code"
                     " (checkpoint-collector codes reenroll --id ID) and `checkpoint enroll`"
                 )
-            raise CheckpointError(f"{exc}", advice=advice) from None
+            raise CodeRefused(f"{exc}", advice=advice) from None
 
 
-def _make_beacon_key(config_file: Path) -> Path | None:
+def _make_beacon_key(config_file: Path) -> tuple[bool, Path | None]:
     """The checkpoint's own beacon key is made at enrollment, when the configuration has a
-    [beacon] section and no key yet (an existing one is never replaced)."""
+    [beacon] section and no key yet (an existing one is never replaced). Returns whether it
+    was made now, and the key's path when there is one."""
     from appliance.ble.beacon import create_beacon_key
     from appliance.config import load_config
 
     beacon = load_config(config_file).beacon  # as enrollment left it
-    if beacon is None or beacon.key_file.exists():
-        return None
+    if beacon is None:
+        return False, None
+    if beacon.key_file.exists():
+        return False, beacon.key_file
     create_beacon_key(beacon.key_file)
-    return beacon.key_file
+    return True, beacon.key_file
 
 
 def apply_provision_file(
@@ -167,15 +217,11 @@ def apply_provision_file(
         hostname_note = set_hostname(root, bundle.hostname)
     except OSError as exc:
         raise CheckpointError(f"cannot set the hostname {bundle.hostname}: {exc}") from None
-    enrolled = _enroll(config_file, config, bundle, path)
+    ids = (account.pw_uid, account.pw_gid) if account is not None else None
+    enrolled = _already_enrolled(config, bundle) or _enroll(config_file, config, bundle, path, ids)
     notes = [n for n in (hostname_note, enrolled.key_note) if n]
-    try:
-        path.unlink(missing_ok=True)
-    except OSError as exc:
-        # The code is spent, so the file is harmless now; the enrollment stands.
-        notes.append(f"{path} could not be deleted ({exc.strerror}): delete it by hand")
-    beacon_key = _make_beacon_key(config_file)
-    if beacon_key is not None:
+    made, beacon_key = _make_beacon_key(config_file)
+    if made:
         notes.append(f"beacon key made: {beacon_key} (mode 0600)")
     if account is not None:
         for secret in (enrolled.token_file, enrolled.ca_file, enrolled.key_file, beacon_key):
@@ -189,5 +235,11 @@ def apply_provision_file(
                     f"enrolled, but cannot give {secret} to {account.pw_name}: {exc.strerror}",
                     advice=f"chown {account.pw_name}: {secret} && chmod 600 {secret}",
                 ) from None
+    # Last: until here, an interrupted start finds the file again and finishes the job.
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        # The code is spent, so the file is harmless now; the enrollment stands.
+        notes.append(f"{path} could not be deleted ({exc.strerror}): delete it by hand")
     owner_name = account.pw_name if account else None
     return Applied(enrolled, bundle.hostname, owner_name, path, tuple(notes))

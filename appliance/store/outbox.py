@@ -63,16 +63,19 @@ class Outbox:
         if not rows:
             return []
         tokens: dict[int, list[str]] = {}
+        key_days: dict[int, dict[str, str]] = {}
         ids = [r[0] for r in rows]
         for i in range(0, len(ids), 500):
             part = ids[i : i + 500]
             marks = ",".join("?" * len(part))
-            for entry_id, token in self._run(
-                f"SELECT entry_id, token FROM entry_tokens WHERE entry_id IN ({marks})"
+            for entry_id, token, key_day in self._run(
+                f"SELECT entry_id, token, key_day FROM entry_tokens WHERE entry_id IN ({marks})"
                 " ORDER BY entry_id, first_seen",
                 part,
             ):
                 tokens.setdefault(entry_id, []).append(token)
+                if key_day is not None:
+                    key_days.setdefault(entry_id, {})[token] = key_day
         records = []
         for entry_id, uuid, revision, kind, protocol, entered, left, synced, sensor in rows:
             payload: dict[str, Any] = {
@@ -84,6 +87,10 @@ class Outbox:
             if kind == "app":
                 payload["protocol"] = protocol
                 payload["tokens"] = tokens.get(entry_id, [])
+                # Only tokens keyed with another day than their corrected time's (made before
+                # the clock was synchronised): a record without any stays as older units send it.
+                if entry_id in key_days:
+                    payload["key_days"] = key_days[entry_id]
             if left is not None:
                 payload["left_at"] = left
             if sensor:

@@ -77,11 +77,16 @@ V2 = """
 # its boot-relative reading (CLOCK_BOOTTIME) and the boot's ID, so that it can be recomputed
 # once the clock is synchronised (VisitLog.correct_clock). All NULL for a synced record; the
 # partial index keeps "how many wait for correction" cheap however long the log grows.
+# A token's day key is the UTC date its wall clock read when it was made; once its time is
+# corrected to another day, ``key_day`` keeps the date whose key made it, so an exposure check
+# can still recompute it (a date, not an identifier: DESIGN.md §4.3 holds).
 V3 = """
         ALTER TABLE entries ADD COLUMN boot_id TEXT;     -- the boot an unsynced time was taken in
         ALTER TABLE entries ADD COLUMN entered_boot_s REAL;  -- CLOCK_BOOTTIME of entered_at
         ALTER TABLE entries ADD COLUMN left_boot_s REAL;     -- of left_at, if taken unsynced
         ALTER TABLE entry_tokens ADD COLUMN first_seen_boot_s REAL;  -- of first_seen, likewise
+        -- YYYY-MM-DD of the day key that made the token; NULL: first_seen's UTC date
+        ALTER TABLE entry_tokens ADD COLUMN key_day TEXT;
         CREATE INDEX entries_clock_uncorrected ON entries (boot_id) WHERE boot_id IS NOT NULL;
 """
 

@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import sqlite3
 import time
 import uuid as uuidlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
 from appliance import clock
-from appliance.clock import BootReading
+from appliance.clock import BootReading, SessionClock
 from appliance.core.doorway import MANUAL, Entry, EntryUpdate
 from appliance.errors import StoreError
 from appliance.store.schema import migrate
@@ -65,6 +67,20 @@ def _boot_id(boot: BootReading | None) -> str | None:
 
 def _boot_time(boot: BootReading | None, wall: float) -> float | None:
     return None if boot is None else boot.boot_time_of(wall)
+
+
+def _utc_day(t: float) -> date:
+    return datetime.fromtimestamp(t, UTC).date()
+
+
+def _shifted(decision: Entry | EntryUpdate, shift: float) -> Entry | EntryUpdate:
+    """A decision taken in session time, in wall time (every time moved by ``shift``)."""
+    if isinstance(decision, Entry):
+        tokens = tuple((token, seen + shift) for token, seen in decision.tokens)
+        return replace(decision, time=decision.time + shift, tokens=tokens)
+    left_at = None if decision.left_at is None else decision.left_at + shift
+    token = None if decision.token is None else (decision.token[0], decision.token[1] + shift)
+    return replace(decision, left_at=left_at, token=token)
 
 
 def read_alerts(conn: sqlite3.Connection, limit: int, since: float = 0.0) -> list[dict[str, Any]]:
@@ -112,12 +128,20 @@ class VisitLog:
         check: bool = True,
         origin: str = "live",
         boot_clock: Callable[[], BootReading | None] = clock.read_boot,
+        session: SessionClock | None = None,
+        key_day_of: Callable[[str], date | None] | None = None,
     ) -> None:
         self.path = Path(path)
         self.readonly = readonly
         self.origin = origin  # what this writer's entries are: live, replay or simulated
-        self.boot_clock = boot_clock  # read only for what is recorded while unsynchronised
+        self.boot_clock = boot_clock  # read for what is recorded unsynchronised or in a session
+        # The live daemon's decisions carry session times (clock.SessionClock), turned into
+        # wall times when recorded; without one they are wall times already (replay, tests).
+        self.session = session
+        self.key_day_of = key_day_of  # the day whose key made a token (TokenMaker.key_day)
         self._queue: list[tuple[float, Entry | EntryUpdate, bool, BootReading | None]] = []
+        files = (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm"))
+        new_files = [f for f in files if not f.exists()]
         try:
             if readonly:
                 if not self.path.exists():
@@ -140,21 +164,59 @@ class VisitLog:
                 conn.execute("PRAGMA synchronous = FULL")
                 conn.execute("PRAGMA foreign_keys = ON")
                 migrate(self.db)
+            self._share_with_the_daemon(new_files)
         except StoreError:
             raise
         except (sqlite3.Error, OSError) as exc:
             raise _explain(self.path, exc) from None
+
+    def _share_with_the_daemon(self, created: list[Path]) -> None:
+        """Run as root (`sudo checkpoint doctor`, an export), opening the log makes its -wal and
+        -shm files (and, on a new unit, the log itself) root's: the daemon, which runs as its
+        own user, could then no longer write them. What this opening created goes to whoever
+        owns the log's directory (systemd's StateDirectory: the daemon's user), group-writable
+        as the daemon's own files are (UMask=0007). Files that were there are left as they
+        were: `checkpoint doctor` reports those, it does not mend them behind anyone's back."""
+        if os.geteuid() != 0 or not created:
+            return
+        try:
+            home = self.path.parent.stat()
+        except OSError:
+            return
+        if home.st_uid == 0:
+            return  # a root-owned directory: root's log, nothing to share
+        for name in created:
+            try:
+                if name.stat().st_uid == 0:
+                    os.chown(name, home.st_uid, home.st_gid)
+                    os.chmod(name, 0o660)
+            except OSError:
+                continue
 
     # -- writing ---------------------------------------------------------------------------
 
     def record(self, decision: Entry | EntryUpdate, *, clock_synced: bool = True) -> None:
         """Queue a doorway decision; ``flush()`` commits it.
 
-        Unsynchronised, both clocks are read now: the decision's wall times were read with the
-        same offset, so each gets its boot-relative time from this one reading.
+        In a session, each time is the moment's boot time plus the wall clock's offset *now*:
+        the true time if the clock is synchronised now, even for what was observed before.
+        Unsynchronised, both clocks are read now: the decision's wall times are (or were read)
+        with the same offset, so each gets its boot-relative time from this one reading.
         """
-        boot = None if clock_synced else self.boot_clock()
-        self._queue.append((time.time(), decision, clock_synced, boot))
+        reading = None
+        if self.session is not None or not clock_synced:
+            reading = self.boot_clock()
+        if self.session is not None and reading is not None:
+            decision = _shifted(decision, self.session.wall_shift(reading))
+        self._queue.append((time.time(), decision, clock_synced, None if clock_synced else reading))
+
+    def _key_day(self, token: str, seen: float) -> str | None:
+        """The day whose key made ``token``, where it is not ``seen``'s UTC date (the clock
+        was set between making it and recording it)."""
+        made = self.key_day_of(token) if self.key_day_of is not None else None
+        if made is None or made == _utc_day(seen):
+            return None
+        return made.isoformat()
 
     @property
     def pending(self) -> int:
@@ -206,9 +268,9 @@ class VisitLog:
         if entry.tokens and cursor.rowcount:
             conn.executemany(
                 "INSERT OR IGNORE INTO entry_tokens (entry_id, token, first_seen,"
-                " first_seen_boot_s) VALUES (?, ?, ?, ?)",
-                [(cursor.lastrowid, token, seen, _boot_time(boot, seen))
-                 for token, seen in entry.tokens],
+                " first_seen_boot_s, key_day) VALUES (?, ?, ?, ?, ?)",
+                [(cursor.lastrowid, token, seen, _boot_time(boot, seen),
+                  self._key_day(token, seen)) for token, seen in entry.tokens],
             )  # fmt: skip
 
     def _update(
@@ -232,8 +294,9 @@ class VisitLog:
             added = (
                 conn.execute(
                     "INSERT OR IGNORE INTO entry_tokens (entry_id, token, first_seen,"
-                    " first_seen_boot_s) SELECT id, ?, ?, ? FROM entries WHERE uuid = ?",
-                    (token, seen, _boot_time(boot, seen), update.uuid),
+                    " first_seen_boot_s, key_day) SELECT id, ?, ?, ?, ? FROM entries"
+                    " WHERE uuid = ?",
+                    (token, seen, _boot_time(boot, seen), self._key_day(token, seen), update.uuid),
                 ).rowcount
                 > 0
             )
@@ -345,12 +408,17 @@ class VisitLog:
                     " revision = revision + 1, synced_at = NULL, sync_error = NULL WHERE id = ?",
                     changes,
                 )
+                # A token keeps the day whose key made it (its uncorrected date), unless the
+                # correction leaves it on that day: an exposure check derives that day's key.
                 conn.executemany(
-                    "UPDATE entry_tokens SET first_seen = ? - (? - first_seen_boot_s),"
-                    " first_seen_boot_s = NULL"
-                    " WHERE entry_id = ? AND first_seen_boot_s IS NOT NULL",
-                    [(now_wall, now_boot, entry_id) for *_, entry_id in changes],
-                )
+                    "UPDATE entry_tokens SET first_seen = :wall - (:boot - first_seen_boot_s),"
+                    " first_seen_boot_s = NULL, key_day = nullif(coalesce(key_day,"
+                    " date(first_seen, 'unixepoch')),"
+                    " date(:wall - (:boot - first_seen_boot_s), 'unixepoch'))"
+                    " WHERE entry_id = :entry AND first_seen_boot_s IS NOT NULL",
+                    [{"wall": now_wall, "boot": now_boot, "entry": entry_id}
+                     for *_, entry_id in changes],
+                )  # fmt: skip
         except (sqlite3.Error, OSError) as exc:
             raise _explain(self.path, exc) from None
         return len(changes)
@@ -431,6 +499,24 @@ class VisitLog:
             )
             found += [(_row(r[:9]), r[9]) for r in rows]
         found.sort(key=lambda pair: (pair[0].entered_at, pair[0].id))
+        return found
+
+    def rekeyed_days(self) -> dict[date, set[date]]:
+        """UTC day seen → the other days whose keys made tokens seen on it (tokens made before
+        the clock was synchronised, whose times were corrected to another day since)."""
+        found: dict[date, set[date]] = {}
+        try:
+            rows = self.db.execute(
+                "SELECT DISTINCT date(first_seen, 'unixepoch'), key_day FROM entry_tokens"
+                " WHERE key_day IS NOT NULL"
+            ).fetchall()
+        except sqlite3.OperationalError:  # a log from before key days (opened read-only)
+            return found
+        for seen, key_day in rows:
+            try:
+                found.setdefault(date.fromisoformat(seen), set()).add(date.fromisoformat(key_day))
+            except (TypeError, ValueError):
+                continue
         return found
 
     def overlapping_app_entries(self, entry: EntryRow, open_end: float) -> int:

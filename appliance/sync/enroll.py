@@ -9,6 +9,7 @@ is checked *before* the code is spent, because a code works once.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import ssl
 import tempfile
@@ -37,12 +38,28 @@ class Enrolled:
     key_note: str | None
 
 
-def write_atomically(path: Path, data: bytes, mode: int) -> None:
+def write_atomically(
+    path: Path, data: bytes, mode: int, owner: tuple[int, int] | None = None
+) -> None:
     """Replace ``path`` in one step with ``data``, created with ``mode`` (never readable by
-    others, not even for a moment), synced to the card before it takes the name."""
+    others, not even for a moment), synced to the card before it takes the name.
+
+    The new file belongs to ``owner`` (uid, gid) when given, else to the replaced file's owner
+    and group: root rewriting /etc/checkpoint/checkpoint.toml (root:checkpoint 0640) must not
+    leave it root:root, unreadable to every service."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if owner is None:
+        try:
+            info = path.stat()
+            owner = (info.st_uid, info.st_gid)
+        except FileNotFoundError:
+            pass
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        if owner is not None:
+            # Not root: the file stays the writer's, as it was theirs to replace.
+            with contextlib.suppress(PermissionError):
+                os.fchown(fd, *owner)
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as out:
             out.write(data)
@@ -54,8 +71,8 @@ def write_atomically(path: Path, data: bytes, mode: int) -> None:
         raise
 
 
-def write_private(path: Path, data: bytes) -> None:
-    write_atomically(path, data, 0o600)
+def write_private(path: Path, data: bytes, owner: tuple[int, int] | None = None) -> None:
+    write_atomically(path, data, 0o600, owner)
 
 
 def _check_ca(ca: Path) -> bytes:
@@ -78,9 +95,11 @@ def enroll(
     code: str,
     ca: Path | None,
     hostname: str | None = None,
+    owner: tuple[int, int] | None = None,
 ) -> Enrolled:
     """Enroll with ``code``; ``hostname`` is the name the collector records (default: this
-    machine's, which at first boot is still the image's)."""
+    machine's, which at first boot is still the image's). The secrets are written for
+    ``owner`` (uid, gid) from the start, so an interruption cannot leave them root's only."""
     url = normalise_url(server)
     ca_data = _check_ca(ca) if ca is not None else None
     directory = config_file.resolve().parent
@@ -111,11 +130,11 @@ def enroll(
 
     # The code is spent now: whatever fails from here on must not lose what the collector
     # gave, so each step goes on whatever the one before did, and the error says what is left.
-    write_private(token_file, reply["token"].encode() + b"\n")
+    write_private(token_file, reply["token"].encode() + b"\n", owner)
     if ca_file is not None and ca_data is not None:
-        write_private(ca_file, ca_data)
+        write_private(ca_file, ca_data, owner)
     try:
-        key_file, key_note = _province_key(config, reply)
+        key_file, key_note = _province_key(config, reply, owner)
     except OSError as exc:
         key_file, key_note = None, f"the province key could not be written ({exc})"
 
@@ -152,7 +171,9 @@ def _read_document(config_file: Path) -> Any:
     return document
 
 
-def _province_key(config: Config, reply: dict[str, Any]) -> tuple[Path | None, str | None]:
+def _province_key(
+    config: Config, reply: dict[str, Any], owner: tuple[int, int] | None = None
+) -> tuple[Path | None, str | None]:
     """Install the province key the collector handed out, if it did."""
     encoded = reply.get("province_key")
     if not isinstance(encoded, str):
@@ -173,7 +194,7 @@ def _province_key(config: Config, reply: dict[str, Any]) -> tuple[Path | None, s
         if current == secret:
             return path, None
         old = path.with_name(path.name + ".old")
-        write_private(old, current)
+        write_private(old, current, owner)
         note = f"the province key differed from the collector's; the old one is in {old}"
-    write_private(path, secret)
+    write_private(path, secret, owner)
     return path, note
