@@ -221,7 +221,8 @@ class Daemon:
                 config.ble.adapter, self.pipeline.on_sighting, scanning=config.ble.scanning,
                 clock=self.core_now,
             )  # fmt: skip
-            self.supervisor = ScannerSupervisor(scanner)
+            # The supervisor compares its time with the scanner's last report: the same clock.
+            self.supervisor = ScannerSupervisor(scanner, clock=self.core_now)
             if config.ble.gatt_reads:
                 from appliance.ble.gatt import GattIdReader
 
@@ -233,6 +234,7 @@ class Daemon:
                     ),
                     min_interval_s=config.ble.gatt_min_interval_s,
                     clock=self.core_now,
+                    utc_offset=self.utc_offset,
                     devices=scanner.devices,
                 )
                 pipeline.on_needs_gatt = self.gatt.request
@@ -278,6 +280,11 @@ class Daemon:
     def wall_of(self, t: float) -> float:
         """A door time as wall time, with the wall clock's offset now."""
         return t if self.session is None else self.session.to_wall(t)
+
+    def utc_offset(self) -> float:
+        """What to add to a door time for UTC (Bluezone's quarter-hours are UTC's): the wall
+        clock's step since the daemon started, as the ticker last read it."""
+        return self.pipeline.tracker.utc_offset_s
 
     def _on_signal(self, signal_: Signal) -> None:
         self.last_signal = {"intent": signal_.intent, "at": self.wall_of(signal_.time)}
@@ -562,8 +569,10 @@ class Daemon:
     def _scanner_health(self) -> dict[str, Any]:
         if self.supervisor is not None:
             scanner = self.supervisor.scanner.state
+            health = self.supervisor.health.as_json()
             return {
-                **self.supervisor.health.as_json(),
+                **health,
+                "since": self.wall_of(health["since"]),  # the supervisor's clock is the door's
                 "source": "bluez",
                 "mode": scanner.mode,
                 "fallback": scanner.fallback_reason,

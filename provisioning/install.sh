@@ -253,7 +253,7 @@ if [[ ! -e "$CONFIG_DIR/checkpoint.toml" ]]; then
     install -m 640 -o root -g "$GROUP" "$src/provisioning/checkpoint.toml" \
         "$CONFIG_DIR/checkpoint.toml"
     changed "configuration $CONFIG_DIR/checkpoint.toml (from the template)"
-elif [[ "$(stat -c '%a %U %G' "$CONFIG_DIR/checkpoint.toml")" != "640 root $GROUP" ]]; then
+elif [[ "$(stat -L -c '%a %U %G' "$CONFIG_DIR/checkpoint.toml")" != "640 root $GROUP" ]]; then
     # Its content is the unit's own (enrollment wrote it); who may read it is ours.
     chown "root:$GROUP" "$CONFIG_DIR/checkpoint.toml"
     chmod 640 "$CONFIG_DIR/checkpoint.toml"
@@ -343,6 +343,10 @@ elif systemctl is-enabled --quiet checkpoint-console.service 2>/dev/null; then
         die "systemctl disable checkpoint-console failed"
     systemctl enable --quiet getty@tty1.service || die "systemctl enable getty@tty1 failed"
     changed "disabled checkpoint-console.service, enabled getty@tty1.service (--no-console)"
+    if ((start)) && systemd_running; then
+        systemctl stop checkpoint-console.service || true
+        systemctl --no-block start getty@tty1.service || true
+    fi
 fi
 
 # 6. Start what is new and restart what changed; a unit stopped on purpose stays stopped when

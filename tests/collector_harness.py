@@ -25,6 +25,7 @@ import pytest
 import requests
 import trustme
 
+REPO = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get(
     "CHECKPOINT_TEST_PG",
     "postgresql://checkpoint_test:checkpoint_test@127.0.0.1:5432/checkpoint_test",
@@ -130,8 +131,12 @@ def collector_cli(*args: str, database: str) -> subprocess.CompletedProcess[str]
 class Collector:
     """One `checkpoint-collector serve` process; restartable on the same port and database."""
 
-    def __init__(self, database: str, tls: Tls, workdir: Path, *, province_key: bytes) -> None:
+    def __init__(
+        self, database: str, tls: Tls, workdir: Path, *, province_key: bytes,
+        module: str = "collector",
+    ) -> None:  # fmt: skip
         self.database = database
+        self.module = module  # what `python -m` runs: another release's collector, say
         self.tls = tls
         self.port = free_port()
         self.key_file = workdir / "province.key"
@@ -150,7 +155,7 @@ class Collector:
                 [
                     sys.executable,
                     "-m",
-                    "collector",
+                    self.module,
                     "serve",
                     "--database",
                     self.database,
@@ -167,6 +172,7 @@ class Collector:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                cwd=REPO,  # where `tests.…` modules are found
             )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -156,6 +156,46 @@ def test_an_iphone_that_answers_with_the_wrong_length_is_not_believed(bluez: Blu
     run(scenario)
 
 
+def test_iphone_ids_are_read_once_per_utc_quarter_hour_on_the_daemons_clock(
+    bluez: BluezMock,
+) -> None:
+    # The daemon's clock reads the wall time of its start plus the boot clock; NTP has since
+    # stepped the wall clock by three days and 400 s, so its quarter-hours are not UTC's.
+    utc_offset_s = 3 * 86400 + 400.0
+    quarter = 1_760_000_400.0  # 2025-10-09 09:00 UTC, when the iPhone's ID rotates
+    start = quarter - 60 - utc_offset_s  # the daemon's time at 08:59 UTC
+    now = [start]
+
+    async def scenario() -> None:
+        read_at: list[float] = []
+        scanner = BluezScanner("hci0", lambda s: None)
+        reader = GattIdReader("hci0", lambda a, raw, t: read_at.append(t), min_interval_s=0.1,
+                              clock=lambda: now[0], utc_offset=lambda: utc_offset_s,
+                              devices=scanner.devices)  # fmt: skip
+        path = bluez.add_le_device(IPHONE, rssi=-60, manufacturer_data={0x004C: OVERFLOW})
+        service = bluez.add_gatt_service(path, "00004E56-73F5-4BC4-A12F-17D1AD07A667")
+        bluez.add_gatt_characteristic(service, "00004E56-73F5-4BC4-A12F-17D1AD07A689",
+                                      IPHONE_ID)  # fmt: skip
+        worker = asyncio.create_task(reader.run())
+        await scanner.start()
+        try:
+            await eventually(lambda: IPHONE in scanner.devices)
+            # (seconds after 08:59 UTC, reads by then): 460 s in is the daemon's quarter-hour.
+            for after_s, reads in ((0, 1), (50, 1), (70, 2), (500, 2), (970, 3)):
+                now[0] = start + after_s
+                reader.request(IPHONE, now[0])
+                await asyncio.sleep(0.3)
+                await eventually(lambda n=reads: reader.reads + reader.failures >= n, timeout=15)
+                assert (reader.reads, reader.failures) == (reads, 0), after_s
+            assert bluez.connect_count(path) == 3
+            assert read_at == [start, start + 70, start + 970]  # the daemon's own times
+        finally:
+            worker.cancel()
+            await scanner.stop()
+
+    run(scenario)
+
+
 @pytest.mark.parametrize("bluez", [{"monitor": True}], indirect=True)
 def test_passive_mode_registers_a_monitor_with_the_apps_patterns(bluez: BluezMock) -> None:
     async def scenario() -> None:
@@ -274,6 +314,41 @@ def test_empty_lobby_is_not_a_dead_radio(bluez: BluezMock) -> None:
             await supervisor.close()
 
     run(scenario)
+
+
+def test_a_wall_clock_stepped_by_days_does_not_make_a_busy_lobby_quiet(
+    bluez: BluezMock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from appliance.config import load_config
+    from appliance.daemon import Daemon
+
+    true_time = time.time
+    stale = {"s": 3 * 86400.0}  # fake-hwclock's wall clock, three days behind until NTP
+    monkeypatch.setattr(time, "time", lambda: true_time() - stale["s"])
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path))
+    daemon = Daemon(load_config(write_bluez_config(tmp_path)))
+    daemon._build()
+
+    async def scenario() -> None:
+        supervisor = daemon.supervisor
+        assert supervisor is not None
+        await supervisor.start()
+        try:
+            bluez.add_le_device(ANDROID, rssi=-60, service_uuids=[BLUEZONE_UUID],
+                                manufacturer_data={0x22B5: ANDROID_ID})  # fmt: skip
+            await eventually(lambda: supervisor.scanner.state.reports >= 1)
+            stale["s"] = 0.0  # NTP steps the clock; the phone advertised a moment ago
+            await supervisor.check()
+            health = daemon._scanner_health()
+            assert (health["state"], health["note"]) == ("ok", None)
+            assert health["since"] == pytest.approx(true_time(), abs=30)  # a true wall time
+        finally:
+            await supervisor.close()
+
+    try:
+        run(scenario)
+    finally:
+        daemon.store.close()
 
 
 def test_beacon_advertises_the_checkpoint_id_and_rotates_at_the_quarter_hour(

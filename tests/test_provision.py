@@ -337,11 +337,23 @@ def test_a_first_boot_cut_short_after_enrolling_is_finished_on_the_next_start(
         os.chown(token, 0, 0)
     again = apply(root, config, *owner)
     assert again.code == 0, again.err
-    assert "already enrolled with this collector" in again.out
+    assert "had already enrolled with this code" in again.out
     assert not provision_file.exists()
     if as_root:
         assert token.stat().st_uid == pwd.getpwnam("nobody").pw_uid
     assert collector.query("SELECT count(*) FROM checkpoints") == [(1,)]
+
+    # The same card given another unit's bundle (a cloned card, a unit moved to another door):
+    # its fresh code enrolls it as that unit, whatever identity the card had.
+    shutil.copy(out / "tq-syt-01" / "checkpoint-provision.toml", provision_file)
+    moved = apply(root, config, *owner)
+    assert moved.code == 0, moved.err
+    assert "had already enrolled" not in moved.out
+    data = tomllib.loads(config.read_text(encoding="utf-8"))
+    assert data["checkpoint"]["id"] != "TQ-STTTT-01" and data["checkpoint"]["door"] == (
+        "Cửa phụ, phía đông"
+    )
+    assert collector.query("SELECT count(*) FROM checkpoints") == [(2,)]
 
 
 def test_apply_while_the_collector_is_down_asks_to_be_retried_and_keeps_the_file(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -62,3 +63,53 @@ def test_roots_own_log_in_roots_directory_is_left_alone(tmp_path: Path) -> None:
     database = tmp_path / "root-only" / "checkpoint.db"
     VisitLog(database).close()
     assert database.stat().st_uid == 0
+
+
+@pytest.mark.parametrize("swap", ["symlink", "hardlink"])
+def test_a_name_swapped_in_the_daemons_directory_gives_nothing_else_away(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swap: str
+) -> None:
+    """The daemon's user owns the directory: while root has the log open it could replace the
+    new -wal with a link to, say, /etc/shadow. Root must not give that file away."""
+    import appliance.store.visits as visits
+
+    state, _uid, _gid = _daemon_dir(tmp_path)
+    database = state / "checkpoint.db"
+    victim = tmp_path / "shadow"
+    victim.write_text("root's secret")
+    victim.chmod(0o600)
+    real_migrate = visits.migrate
+
+    def migrate_then_swap(db: object) -> int:
+        done: int = real_migrate(db)
+        wal = Path(f"{database}-wal")
+        wal.unlink(missing_ok=True)
+        if swap == "symlink":
+            wal.symlink_to(victim)
+        else:
+            os.link(victim, wal)
+        return done
+
+    monkeypatch.setattr(visits, "migrate", migrate_then_swap)
+    VisitLog(database).close()
+    info = victim.stat()
+    assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, 0o600)
+    assert victim.read_text() == "root's secret"
+
+
+def test_files_made_before_a_failed_open_are_still_the_daemons(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import appliance.store.visits as visits
+    from appliance.errors import StoreError
+
+    state, uid, gid = _daemon_dir(tmp_path)
+    database = state / "checkpoint.db"
+
+    def broken(db: object) -> int:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(visits, "migrate", broken)
+    with pytest.raises(StoreError):
+        VisitLog(database)
+    assert database.stat().st_uid == uid and database.stat().st_gid == gid

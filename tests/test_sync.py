@@ -7,6 +7,7 @@ and on PostgreSQL. Every record must arrive exactly once."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import signal
@@ -17,12 +18,14 @@ import threading
 import time
 import tomllib
 import uuid as uuidlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from appliance.clock import BootReading
 from appliance.config import load_config
 from appliance.core.doorway import Entry, EntryUpdate
 from appliance.store import VisitLog
@@ -30,6 +33,7 @@ from appliance.store.outbox import Outbox
 from appliance.sync import build_uploader
 from appliance.sync.client import CollectorClient, TlsError, Transient, Unauthorized
 from appliance.sync.uploader import Backoff, Uploader
+from tests.builders import record_keyed_before_sync
 from tests.collector_harness import (  # noqa: F401
     Collector,
     Tls,
@@ -328,6 +332,69 @@ def test_a_record_taken_before_sync_reaches_the_collector_with_its_corrected_tim
     assert collector.query("SELECT entered_at, clock_synced FROM visits") == [(true, 1)]
     assert Outbox(db).backlog() == 0
     log.close()
+
+
+@pytest.fixture
+def older_collector(database_url: str, tls: Tls, tmp_path: Path) -> Iterator[Collector]:
+    """A collector of the release before visits carried ``key_days``, not yet upgraded."""
+    server = Collector(database_url, tls, tmp_path, province_key=os.urandom(32),
+                       module="tests.collector_before_key_days")  # fmt: skip
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def keyed_before_sync_then_corrected(db: Path, true: float, raw_id: bytes) -> tuple[str, str]:
+    """A Bluezone visit at ``true`` recorded while the wall clock was three days behind, its
+    token keyed with that day; then NTP sets the clock (800 s later). Returns (UUID, token)."""
+    stale = 3 * DAY
+    log = VisitLog(db, boot_clock=lambda: BootReading("boot-1", true - stale, 200.0))
+    try:
+        uuid, token = record_keyed_before_sync(log, b"p" * 32, raw_id, true - stale)
+        assert log.correct_clock(true + 800, 1000.0, "boot-1") == 1
+    finally:
+        log.close()
+    assert "key_days" in Outbox(db).batch(1000)[-1].payload
+    return uuid, token
+
+
+def test_a_collector_older_than_key_days_still_gets_the_corrected_times(
+    older_collector: Collector, tls: Tls, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "visits.db"
+    expected = fill(db, 30)
+    true = time.time() - 3600
+    first, _ = keyed_before_sync_then_corrected(db, true, bytes(range(12)))
+    token = older_collector.enroll()["token"]
+    uploader = Uploader(db, CollectorClient(older_collector.url, token=token, ca_file=tls.ca_file))
+    caplog.set_level(logging.WARNING, logger="appliance.sync.uploader")
+    result = uploader.push()
+    assert (result.sent, result.rejected) == (31, 0)
+    assert set(collector_uuids(older_collector)) == expected | {first}
+    visit = "SELECT entered_at, clock_synced FROM visits WHERE uuid = ?"
+    assert older_collector.query(visit, (first,)) == [(true, 1)]
+    # The next one goes without the field at once: the unit remembers, and says so once.
+    second, _ = keyed_before_sync_then_corrected(db, true + 60, bytes(range(1, 13)))
+    assert (uploader.push().sent, Outbox(db).backlog(), Outbox(db).rejected()) == (1, 0, 0)
+    assert older_collector.query(visit, (second,)) == [(true + 60, 1)]
+    warnings = [m for m in caplog.messages if "key_days" in m]
+    assert len(warnings) == 1 and "upgrade the collector" in warnings[0]
+
+
+def test_a_current_collector_gets_the_key_days(
+    collector: Collector, tls: Tls, tmp_path: Path
+) -> None:
+    db = tmp_path / "visits.db"
+    true = time.time() - 3600
+    uuid, token = keyed_before_sync_then_corrected(db, true, bytes(range(12)))
+    client = CollectorClient(collector.url, token=collector.enroll()["token"], ca_file=tls.ca_file)
+    uploader = Uploader(db, client)
+    assert uploader.push().sent == 1 and uploader.collector_takes_key_days
+    day = time.strftime("%Y-%m-%d", time.gmtime(true - 3 * DAY))
+    assert collector.query("SELECT token, key_day FROM visit_tokens") == [(token, day)]
+    assert collector.query("SELECT entered_at FROM visits WHERE uuid = ?", (uuid,)) == [(true,)]
 
 
 def test_a_record_the_collector_refuses_is_kept_and_counted_and_the_rest_goes(

@@ -42,6 +42,7 @@ class GattIdReader:
         min_interval_s: float = MIN_INTERVAL_S,
         timeout_s: float = READ_TIMEOUT_S,
         clock: Callable[[], float] = time.time,
+        utc_offset: Callable[[], float] = lambda: 0.0,
         devices: Mapping[str, BLEDevice] | None = None,
     ) -> None:
         self.adapter = adapter
@@ -49,6 +50,9 @@ class GattIdReader:
         self.min_interval_s = min_interval_s
         self.timeout_s = timeout_s
         self.clock = clock
+        # What to add to ``clock``'s time for UTC: IDs rotate on UTC's quarter-hours, and the
+        # daemon's clock is off UTC by the step NTP made after it started (0 for wall time).
+        self.utc_offset = utc_offset
         # The scanner's recent BLEDevices: connecting to one needs no new scan.
         self.devices = devices if devices is not None else {}
         self._queue: OrderedDict[tuple[str, int], None] = OrderedDict()
@@ -61,7 +65,7 @@ class GattIdReader:
 
     def request(self, address: str, now: float) -> None:
         """Ask for this phone's ID in the current slot (cheap: called on every sighting)."""
-        key = (address, int(now // SLOT_SECONDS))
+        key = (address, self._slot(now))
         if key in self._done or key in self._queue or key == self._inflight:
             return
         if len(self._queue) >= QUEUE_LIMIT:
@@ -83,7 +87,7 @@ class GattIdReader:
                 await asyncio.sleep(wait)
             key, _ = self._queue.popitem(last=False)
             address, slot = key
-            if slot != int(self.clock() // SLOT_SECONDS):
+            if slot != self._slot(self.clock()):
                 continue  # the slot is over: the phone has a new ID, ask again when seen
             last = time.monotonic()
             self._inflight = key
@@ -105,6 +109,10 @@ class GattIdReader:
                 self.on_identified(address, raw, self.clock())
             except Exception:
                 log.exception("handling an iPhone ID")
+
+    def _slot(self, now: float) -> int:
+        """The UTC quarter-hour (PROTOCOLS.md §1) of ``clock``'s time ``now``."""
+        return int((now + self.utc_offset()) // SLOT_SECONDS)
 
     async def _read(self, address: str) -> bytes | None:
         try:

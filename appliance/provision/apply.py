@@ -8,9 +8,10 @@ with the file kept; 2 the file (or an option) is bad; 77 the collector refused t
 (used, expired, unknown), so the file is kept and a person must make a new bundle. Anything else
 (1: a local failure, or a bug) is tried again too: the unit only gives up on 2 and 77.
 
-Interrupted after the collector took the code (a power cut at first boot), the next boot finds
-the configuration enrolled with this collector and its token in place: it finishes the job
-(the secrets' owner, the beacon key, the file's removal) instead of spending a spent code."""
+Interrupted after the collector took the code (a power cut at first boot), the next start is
+told by the collector that the code was used by this very checkpoint, and the unit's token
+proves it: it finishes the job (the secrets' owner, the beacon key, the file's removal)
+instead of failing on a spent code."""
 
 from __future__ import annotations
 
@@ -24,7 +25,15 @@ from pathlib import Path
 from appliance.config import Config
 from appliance.errors import CheckpointError, UsageError
 from appliance.provision.bundle_file import FILE_NAME, BundleFileError, ProvisionFile, read
-from appliance.sync.client import Refused, TlsError, Transient, normalise_url
+from appliance.sync import read_token
+from appliance.sync.client import (
+    CollectorClient,
+    Refused,
+    SyncError,
+    TlsError,
+    Transient,
+    normalise_url,
+)
 from appliance.sync.enroll import Enrolled, enroll, write_atomically
 
 EXIT_RETRY = 75  # os.EX_TEMPFAIL: the unit's Restart= tries again
@@ -114,27 +123,44 @@ def set_hostname(root: Path, hostname: str) -> str | None:
     return None
 
 
-def _already_enrolled(config: Config, bundle: ProvisionFile) -> Enrolled | None:
-    """What an interrupted first boot left: the configuration already enrolled with this
-    file's collector (and ID, when the file names one), its token in place."""
+def _enrolled_by_this_code(
+    config: Config, bundle: ProvisionFile, refusal: Refused
+) -> Enrolled | None:
+    """What an interrupted first boot left, recognised with the collector's help: it refused
+    the code as already used *by this unit's checkpoint*, and this unit's token, checked with
+    the collector, belongs to that checkpoint. A cloned card or a unit moved to another door
+    has a fresh code, which enrolls as usual; an expired or revoked token proves nothing."""
+    current = config.checkpoint.id
     sync = config.sync
-    if sync is None or not sync.url or config.checkpoint.id == "UNENROLLED":
+    if refusal.status != 410 or current == "UNENROLLED" or sync is None or not sync.url:
+        return None
+    if f" by {current}:" not in str(refusal):
         return None
     try:
         same = normalise_url(sync.url) == normalise_url(bundle.collector_url)
+        token = read_token(config)
     except CheckpointError:
         return None
-    if not same or (bundle.checkpoint_id and bundle.checkpoint_id != config.checkpoint.id):
+    if not same:
         return None
-    token = sync.token_path(config.directory)
-    if not token.is_file():
+    client = CollectorClient(
+        sync.url, token=token, ca_file=sync.ca_path(config.directory), timeout=sync.timeout_s
+    )
+    try:
+        who = client.whoami()
+    except SyncError:
+        return None
+    finally:
+        client.close()
+    if who.get("checkpoint_id") != current:
         return None
     key = config.privacy.key_file
     return Enrolled(
-        config.checkpoint.id, config.checkpoint.agency, config.checkpoint.door, token,
-        sync.ca_path(config.directory), key if key.is_file() else None,
-        "already enrolled with this collector (an earlier start was interrupted): finished"
-        " what it left",
+        current, config.checkpoint.agency, config.checkpoint.door,
+        sync.token_path(config.directory), sync.ca_path(config.directory),
+        key if key.is_file() else None,
+        "this unit had already enrolled with this code (an earlier start was interrupted):"
+        " finished what it left",
     )  # fmt: skip
 
 
@@ -177,6 +203,9 @@ def _enroll(
                 advice="if this goes on, the bundle's CA is not the collector's: make a new one",
             ) from None
         except Refused as exc:
+            finished = _enrolled_by_this_code(config, bundle, exc)
+            if finished is not None:
+                return finished
             if exc.status == 422:
                 raise BundleFileError(f"{where}: the collector refused it: {exc}") from None
             advice = (
@@ -218,7 +247,7 @@ def apply_provision_file(
     except OSError as exc:
         raise CheckpointError(f"cannot set the hostname {bundle.hostname}: {exc}") from None
     ids = (account.pw_uid, account.pw_gid) if account is not None else None
-    enrolled = _already_enrolled(config, bundle) or _enroll(config_file, config, bundle, path, ids)
+    enrolled = _enroll(config_file, config, bundle, path, ids)
     notes = [n for n in (hostname_note, enrolled.key_note) if n]
     made, beacon_key = _make_beacon_key(config_file)
     if made:

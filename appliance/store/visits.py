@@ -13,6 +13,7 @@ import errno
 import json
 import os
 import sqlite3
+import stat
 import time
 import uuid as uuidlib
 from collections.abc import Callable, Iterable, Iterator
@@ -164,11 +165,12 @@ class VisitLog:
                 conn.execute("PRAGMA synchronous = FULL")
                 conn.execute("PRAGMA foreign_keys = ON")
                 migrate(self.db)
-            self._share_with_the_daemon(new_files)
         except StoreError:
             raise
         except (sqlite3.Error, OSError) as exc:
             raise _explain(self.path, exc) from None
+        finally:
+            self._share_with_the_daemon(new_files)
 
     def _share_with_the_daemon(self, created: list[Path]) -> None:
         """Run as root (`sudo checkpoint doctor`, an export), opening the log makes its -wal and
@@ -186,12 +188,22 @@ class VisitLog:
         if home.st_uid == 0:
             return  # a root-owned directory: root's log, nothing to share
         for name in created:
+            # The directory is the daemon user's: a name in it may have been swapped for a
+            # link to another file by now. Only a plain file root made, with no other name,
+            # is given away, through its descriptor (no path is followed).
             try:
-                if name.stat().st_uid == 0:
-                    os.chown(name, home.st_uid, home.st_gid)
-                    os.chmod(name, 0o660)
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
             except OSError:
                 continue
+            try:
+                info = os.fstat(fd)
+                if stat.S_ISREG(info.st_mode) and info.st_uid == 0 and info.st_nlink == 1:
+                    os.fchown(fd, home.st_uid, home.st_gid)
+                    os.fchmod(fd, 0o660)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
 
     # -- writing ---------------------------------------------------------------------------
 

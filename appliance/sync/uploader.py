@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import socket
 import threading
 import time
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 
 NETWORK_POLL_S = 5.0
 PACE_S = 0.05  # between batches while catching up: the collector serves hundreds of units
+# A collector older than ``key_days`` refuses the field with a 422 naming ``records[i].key_days``
+# and pydantic's "Extra inputs are not permitted" (its models forbid any field they do not know).
+_KEY_DAYS_FIELD = re.compile(r"records\[\d+\]\.key_days")
 
 
 class Backoff:
@@ -111,6 +115,16 @@ class SyncState:
         return data
 
 
+def refuses_key_days(exc: Refused) -> bool:
+    """The collector refused a record's ``key_days`` as a field it does not know."""
+    return exc.status == 422 and any(
+        isinstance(error, dict)
+        and _KEY_DAYS_FIELD.fullmatch(str(error.get("field", "")))
+        and "not permitted" in str(error.get("message", "")).lower()
+        for error in exc.errors
+    )
+
+
 class Uploader:
     def __init__(
         self,
@@ -140,6 +154,9 @@ class Uploader:
         self.pace_s = pace_s
         self.token_loader = token_loader
         self.status = SyncState()
+        # False once the collector has refused ``key_days`` (it predates the field): records
+        # then go without it, so their corrected times still arrive.
+        self.collector_takes_key_days = True
         self._outbox: Outbox | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -181,11 +198,23 @@ class Uploader:
         return result
 
     def _send(self, batch: list[OutboxRecord], result: PushResult) -> None:
+        payloads = [r.payload for r in batch]
+        if not self.collector_takes_key_days:
+            payloads = [{k: v for k, v in p.items() if k != "key_days"} for p in payloads]
         try:
-            reply = self.client.send_visits([r.payload for r in batch])
+            reply = self.client.send_visits(payloads)
         except Refused as exc:
             if exc.status not in (413, 422):
                 raise
+            if self.collector_takes_key_days and refuses_key_days(exc):
+                self.collector_takes_key_days = False
+                log.warning(
+                    "the collector does not know key_days (it is older than this unit): visits"
+                    " go without them, so its exposure check can miss tokens made before the"
+                    " clock was synchronised; upgrade the collector"
+                )
+                self._send(batch, result)
+                return
             if len(batch) > 1:
                 # Find the record the collector refuses; send the rest.
                 half = len(batch) // 2
