@@ -20,11 +20,11 @@ import json
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from appliance.console.messages import text
@@ -347,6 +347,19 @@ def total_row(days: list[dict[str, Any]]) -> dict[str, Any]:
 # -- writers -------------------------------------------------------------------------------------
 
 Progress = Callable[[int], None]
+T = TypeVar("T")
+
+
+def _reported(items: Iterable[T], progress: Progress | None) -> Iterator[T]:
+    """``items``, telling ``progress`` how many went by, a chunk at a time and the rest last."""
+    count = 0
+    for item in items:
+        yield item
+        count += 1
+        if progress and count % CHUNK == 0:
+            progress(CHUNK)
+    if progress:
+        progress(count % CHUNK)
 
 
 def write_csv(exporter: Exporter, out: IO[str], progress: Progress | None = None) -> int:
@@ -363,20 +376,16 @@ def write_csv(exporter: Exporter, out: IO[str], progress: Progress | None = None
             if progress:
                 progress(len(rows))
     else:
-        for row in exporter.text_rows():
+        for row in _reported(exporter.text_rows(), progress):
             writer.writerow(row)
             count += 1
-            if progress and count % CHUNK == 0:
-                progress(CHUNK)
-        if progress:
-            progress(count % CHUNK)
     return count
 
 
 def write_jsonl(exporter: Exporter, out: IO[str], progress: Progress | None = None) -> int:
     """One JSON object per line: machine keys, UTC ISO 8601 times and local ones."""
     count = 0
-    for r in exporter.records():
+    for r in _reported(exporter.records(), progress):
         entered = exporter._local(r["entered_at"])
         left = exporter._local(r["left_at"])
         assert entered is not None
@@ -400,10 +409,6 @@ def write_jsonl(exporter: Exporter, out: IO[str], progress: Progress | None = No
                 item[key] = r[key]
         out.write(json.dumps(item, ensure_ascii=False) + "\n")
         count += 1
-        if progress and count % CHUNK == 0:
-            progress(CHUNK)
-    if progress:
-        progress(count % CHUNK)
     return count
 
 
@@ -431,7 +436,7 @@ def write_xlsx(exporter: Exporter, path: Path, progress: Progress | None = None)
         labels = kind_labels(lang)
         yes, no = text("yes", lang), text("no", lang)
         row = 0
-        for r in exporter.records():
+        for r in _reported(exporter.records(), progress):
             row += 1
             entered = exporter._local(r["entered_at"])
             left = exporter._local(r["left_at"])
@@ -456,10 +461,6 @@ def write_xlsx(exporter: Exporter, path: Path, progress: Progress | None = None)
                 if r[key]:
                     sheet.write_string(row, column, r[key])
             sheet.write_string(row, 11, yes if r["clock_synced"] else no)
-            if progress and row % CHUNK == 0:
-                progress(CHUNK)
-        if progress:
-            progress(row % CHUNK)
         sheet.freeze_panes(1, 0)
         if row:
             sheet.autofilter(0, 0, row, len(COLUMNS) - 1)

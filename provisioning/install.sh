@@ -211,14 +211,18 @@ ensure_member "$DAEMON_USER" gpio
 ensure_member "$DAEMON_USER" bluetooth
 
 # 3. Directories and files, each compared before it is written.
+ensure_mode() {  # path, mode, owner, group, what it is; succeeds when it changed something
+    [[ "$(stat -L -c '%a %U %G' "$1")" != "$(printf '%o' "0$2") $3 $4" ]] || return 1
+    chown "$3:$4" "$1"
+    chmod "$2" "$1"
+    changed "$5 $1: mode $2, owner $3:$4"
+}
 ensure_dir() {  # path, mode, owner, group
     if [[ ! -d "$1" ]]; then
         install -d -m "$2" -o "$3" -g "$4" "$1"
         changed "directory $1"
-    elif [[ "$(stat -c '%a %U %G' "$1")" != "$(printf '%o' "0$2") $3 $4" ]]; then
-        chown "$3:$4" "$1"
-        chmod "$2" "$1"
-        changed "directory $1: mode $2, owner $3:$4"
+    else
+        ensure_mode "$1" "$2" "$3" "$4" directory || true
     fi
 }
 ensure_file() {  # source, destination, mode, owner, group
@@ -226,13 +230,8 @@ ensure_file() {  # source, destination, mode, owner, group
         install -D -m "$3" -o "$4" -g "$5" "$1" "$2"
         changed "file $2"
         return 0
-    elif [[ "$(stat -c '%a %U %G' "$2")" != "$(printf '%o' "0$3") $4 $5" ]]; then
-        chown "$4:$5" "$2"
-        chmod "$3" "$2"
-        changed "file $2: mode $3, owner $4:$5"
-        return 0
     fi
-    return 1
+    ensure_mode "$2" "$3" "$4" "$5" file
 }
 ensure_text() {  # text, destination, mode
     local tmp
@@ -253,11 +252,9 @@ if [[ ! -e "$CONFIG_DIR/checkpoint.toml" ]]; then
     install -m 640 -o root -g "$GROUP" "$src/provisioning/checkpoint.toml" \
         "$CONFIG_DIR/checkpoint.toml"
     changed "configuration $CONFIG_DIR/checkpoint.toml (from the template)"
-elif [[ "$(stat -L -c '%a %U %G' "$CONFIG_DIR/checkpoint.toml")" != "640 root $GROUP" ]]; then
+else
     # Its content is the unit's own (enrollment wrote it); who may read it is ours.
-    chown "root:$GROUP" "$CONFIG_DIR/checkpoint.toml"
-    chmod 640 "$CONFIG_DIR/checkpoint.toml"
-    changed "configuration $CONFIG_DIR/checkpoint.toml: mode 640, owner root:$GROUP"
+    ensure_mode "$CONFIG_DIR/checkpoint.toml" 640 root "$GROUP" configuration || true
 fi
 ensure_dir "$STATE_DIR" 2770 "$DAEMON_USER" "$GROUP"
 

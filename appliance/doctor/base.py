@@ -5,6 +5,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,3 +118,8 @@ def daemon_account(state_dir: Path) -> Account:
 
 def owner(st: os.stat_result) -> str:
     return f"{user_name(st.st_uid)}:{group_name(st.st_gid)}"
+
+
+def described(path: Path, st: os.stat_result) -> str:
+    """``path (user:group, mode 0640)``: how each check names a file it judges."""
+    return f"{path} ({owner(st)}, mode {stat.S_IMODE(st.st_mode):04o})"

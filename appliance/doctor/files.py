@@ -15,6 +15,7 @@ from appliance.doctor.base import (
     WARN,
     Account,
     Check,
+    described,
     failed,
     group_name,
     nearest_existing,
@@ -29,7 +30,7 @@ def secret_mode_check(name: str, path: Path, account: Account, what: str) -> Che
     """A secret must be 0600, or 0640 for a group; the daemon's user must be able to read it."""
     st = path.stat()
     mode = stat.S_IMODE(st.st_mode)
-    where = f"{path} ({owner(st)}, mode {mode:04o})"
+    where = described(path, st)
     if mode & 0o027:
         return Check(FAIL, name, f"{where}: other users can read or change it", f"chmod 600 {path}")
     if not account.can(st, read=True):
@@ -85,7 +86,7 @@ def config_file_check(config: Config, account: Account) -> Check:
         )
     st = path.stat()
     mode = stat.S_IMODE(st.st_mode)
-    where = f"{path} ({owner(st)}, mode {mode:04o})"
+    where = described(path, st)
     if mode & 0o002:
         return Check(FAIL, "configuration", f"{where}: anyone can change it", f"chmod o-w {path}")
     if not account.can(st, read=True):
@@ -128,7 +129,7 @@ def state_dir_check(config: Config, account: Account) -> Check:
         )
     st = directory.stat()
     mode = stat.S_IMODE(st.st_mode)
-    where = f"{directory} ({owner(st)}, mode {mode:04o})"
+    where = described(directory, st)
     if not stat.S_ISDIR(st.st_mode):
         return Check(FAIL, name, f"{directory} is not a directory", "fix [storage] database")
     if not account.can(st, write=True) or not account.can(st, read=True):

@@ -11,7 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from appliance.config import Config, GpioSection
-from appliance.doctor.base import FAIL, PASS, WARN, Account, Check, group_name, owner
+from appliance.doctor.base import FAIL, PASS, WARN, Account, Check, described, group_name
 
 BCM_PINS = range(28)  # GPIO0..GPIO27: the 40-pin header of every Pi
 # gpiozero's lgpio factory opens gpiochip4 on a Pi 5 (older kernels' RP1), gpiochip0 otherwise.
@@ -136,7 +136,7 @@ def gpio_checks(
             )
         else:
             group = group_name(st.st_gid)
-            where = f"{device} ({owner(st)}, mode {stat.S_IMODE(st.st_mode):04o})"
+            where = described(device, st)
             info = _chip_info(device)
             lines = info[1] if info else _sysfs_lines(chip, sys_dir)
             top = max((pin for _, pin in roles), default=0)

@@ -16,8 +16,8 @@ from appliance.doctor.base import (
     WARN,
     Account,
     Check,
+    described,
     failed,
-    owner,
 )
 from appliance.doctor.files import secret_mode_check
 from appliance.errors import CheckpointError
@@ -119,7 +119,7 @@ def ca_check(path: Path, account: Account) -> Check:
             "copy the province CA there, or enroll again with --ca",
         )
     mode = stat.S_IMODE(st.st_mode)
-    where = f"{path} ({owner(st)}, mode {mode:04o})"
+    where = described(path, st)
     if mode & 0o022:
         return Check(FAIL, "pinned CA", f"{where}: others can replace it", f"chmod 644 {path}")
     if not account.can(st, read=True):

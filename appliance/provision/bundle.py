@@ -26,12 +26,12 @@ from appliance.provision.bundle_file import (
     FILE_NAME,
     BundleFileError,
     ProvisionFile,
-    check_ca_pem,
     read,
     render,
 )
 from appliance.provision.inventory import Device, Problem
 from appliance.sync.client import CollectorClient, Refused, SyncError, Unauthorized
+from appliance.sync.enroll import read_ca as enroll_read_ca
 from appliance.sync.enroll import write_atomically, write_private
 
 ADMIN_TOKEN_ENV = "CHECKPOINT_ADMIN_TOKEN"
@@ -73,16 +73,9 @@ def read_admin_token(token_file: Path | None) -> str:
 def read_ca(path: Path) -> str:
     """The CA to pin, as PEM text, checked as `checkpoint enroll` checks it."""
     try:
-        text = path.read_bytes().decode("ascii")
-    except OSError as exc:
-        raise UsageError(f"cannot read the CA file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{path} is not a PEM CA certificate") from None
-    try:
-        check_ca_pem(text, str(path))
+        return enroll_read_ca(path)
     except CheckpointError as exc:
         raise UsageError(str(exc)) from None
-    return text
 
 
 def bundle_path(out: Path, hostname: str) -> Path:

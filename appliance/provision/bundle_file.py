@@ -5,8 +5,6 @@ file of a format version it does not know, or with a key it does not know."""
 
 from __future__ import annotations
 
-import re
-import ssl
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,7 @@ import tomlkit
 from appliance.errors import CheckpointError, ConfigError
 from appliance.provision.inventory import hostname_problem
 from appliance.sync.client import normalise_url
+from appliance.sync.enroll import certificates, check_ca_pem
 
 FILE_NAME = "checkpoint-provision.toml"
 FORMAT_VERSION = 1
@@ -41,31 +40,6 @@ class ProvisionFile:
     agency: str
     door: str
     checkpoint_id: str | None = None
-
-
-def check_ca_pem(pem: str, where: str) -> None:
-    """``pem`` must hold at least one CA certificate Python's ssl accepts."""
-    if "-----BEGIN CERTIFICATE-----" not in pem:
-        raise CheckpointError(f"{where} is not a PEM CA certificate")
-    if "PRIVATE KEY-----" in pem:
-        raise CheckpointError(f"{where} holds a private key: give only the CA certificate")
-    try:
-        ssl.create_default_context(cadata=certificates(pem))
-    except (ssl.SSLError, ValueError, CheckpointError):
-        raise CheckpointError(f"{where} is not a PEM CA certificate") from None
-
-
-_CERTIFICATE = re.compile(
-    r"-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----"
-)
-
-
-def certificates(pem: str) -> str:
-    """Only the certificate blocks of a PEM file (no explanatory text), one after another."""
-    blocks = [b.replace("\r\n", "\n") for b in _CERTIFICATE.findall(pem)]
-    if not blocks:
-        raise CheckpointError("no PEM certificate in the CA")
-    return "\n".join(blocks) + "\n"
 
 
 def render(bundle: ProvisionFile) -> str:

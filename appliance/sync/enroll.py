@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import re
 import ssl
 import tempfile
 from dataclasses import dataclass
@@ -75,16 +76,41 @@ def write_private(path: Path, data: bytes, owner: tuple[int, int] | None = None)
     write_atomically(path, data, 0o600, owner)
 
 
-def _check_ca(ca: Path) -> bytes:
+def check_ca_pem(pem: str, where: str) -> None:
+    """``pem`` must hold at least one CA certificate Python's ssl accepts."""
+    if "-----BEGIN CERTIFICATE-----" not in pem:
+        raise CheckpointError(f"{where} is not a PEM CA certificate")
+    if "PRIVATE KEY-----" in pem:
+        raise CheckpointError(f"{where} holds a private key: give only the CA certificate")
     try:
-        data = ca.read_bytes()
+        ssl.create_default_context(cadata=certificates(pem))
+    except (ssl.SSLError, ValueError, CheckpointError):
+        raise CheckpointError(f"{where} is not a PEM CA certificate") from None
+
+
+_CERTIFICATE = re.compile(
+    r"-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----"
+)
+
+
+def certificates(pem: str) -> str:
+    """Only the certificate blocks of a PEM file (no explanatory text), one after another."""
+    blocks = [b.replace("\r\n", "\n") for b in _CERTIFICATE.findall(pem)]
+    if not blocks:
+        raise CheckpointError("no PEM certificate in the CA")
+    return "\n".join(blocks) + "\n"
+
+
+def read_ca(path: Path) -> str:
+    """The CA file to pin, as PEM text, checked (one line saying what is wrong otherwise)."""
+    try:
+        text = path.read_bytes().decode("ascii")
     except OSError as exc:
-        raise CheckpointError(f"cannot read the CA file {ca}: {exc.strerror}") from None
-    try:
-        ssl.create_default_context(cadata=data.decode("ascii", "replace"))
-    except (ssl.SSLError, ValueError):
-        raise CheckpointError(f"{ca} is not a PEM CA certificate") from None
-    return data
+        raise CheckpointError(f"cannot read the CA file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{path} is not a PEM CA certificate") from None
+    check_ca_pem(text, str(path))
+    return text
 
 
 def enroll(
@@ -101,7 +127,7 @@ def enroll(
     machine's, which at first boot is still the image's). The secrets are written for
     ``owner`` (uid, gid) from the start, so an interruption cannot leave them root's only."""
     url = normalise_url(server)
-    ca_data = _check_ca(ca) if ca is not None else None
+    ca_data = read_ca(ca).encode("ascii") if ca is not None else None
     directory = config_file.resolve().parent
     # Preflight: the configuration must parse and the directory must be writable, or the code
     # would be spent for nothing.
