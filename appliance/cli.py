@@ -21,7 +21,8 @@ from datetime import date, timedelta
 from typing import Any, TextIO
 
 from appliance import __version__
-from appliance.config import SECRET_LENGTH, Config, load_config, load_secret
+from appliance.config import Config, load_config, load_secret
+from appliance.core.tokens import SECRET_LENGTH
 from appliance.errors import CheckpointError, UsageError, run_command
 
 Handler = Callable[[argparse.Namespace], int]
@@ -491,7 +492,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     import csv
     import sys
 
-    from appliance.exports import BOM, total_row
+    from appliance.exports import total_row
+    from appliance.formats.cells import BOM
 
     config, log, exporter = _exporter(args)
     try:
@@ -717,7 +719,7 @@ def cmd_log_visitor(args: argparse.Namespace) -> int:
 
 
 def text_of(key: str, lang: str) -> str:
-    from appliance.console.messages import text
+    from appliance.i18n import text
 
     return text(key, lang)
 

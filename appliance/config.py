@@ -19,9 +19,11 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from appliance.core.tokens import SECRET_LENGTH
 from appliance.errors import ConfigError
 
-SECRET_LENGTH = 32  # DESIGN.md §4.2: 32 random bytes shared with the collector
+TOKEN_FILE_NAME = "sync.token"  # the unit's bearer token, beside the configuration
+CA_FILE_NAME = "province-ca.pem"  # the pinned province CA, beside the configuration
 
 DEFAULT_CONFIG_PATH = Path("/etc/checkpoint/checkpoint.toml")
 CONFIG_ENV = "CHECKPOINT_CONFIG"
@@ -159,12 +161,12 @@ class SyncSection:
     )
 
     def token_path(self, base: Path) -> Path:
-        return self.token_file if self.token_file is not None else base / "sync.token"
+        return self.token_file if self.token_file is not None else base / TOKEN_FILE_NAME
 
     def ca_path(self, base: Path) -> Path | None:
         if self.ca_file is not None:
             return self.ca_file
-        default = base / "province-ca.pem"
+        default = base / CA_FILE_NAME
         return default if default.exists() else None
 
 

@@ -462,7 +462,8 @@ class Daemon:
     def _inbox(self) -> None:
         """Apply what the console and `checkpoint log-visitor` asked for (appliance.inbox)."""
         from appliance import inbox
-        from appliance.visitors import VisitorError, validate
+        from appliance.errors import VisitorError
+        from appliance.visitors import validate
 
         waiting = [p for p in inbox.pending(self.config.storage.database) if p.name not in
                    self._stuck]  # fmt: skip

@@ -1,4 +1,4 @@
-"""One error hierarchy for the whole appliance.
+"""Every exception of Checkpoint, the door unit and the collector, in one module.
 
 Each error carries a sentence a person can act on; the CLI prints it on one line and exits with
 ``exit_code``. Anything that is not a ``CheckpointError`` is a bug and keeps its traceback.
@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
 
 
 class CheckpointError(Exception):
     """Base of every error the appliance expects and explains."""
 
     exit_code = 1
-    retryable = False
 
     def __init__(self, message: str, *, advice: str | None = None) -> None:
         super().__init__(message)
@@ -50,6 +51,137 @@ class CaptureError(CheckpointError):
 
 class StoreError(CheckpointError):
     """The visit database cannot be opened, is corrupt, or the disk is full."""
+
+
+# -- exit codes that systemd units act on ------------------------------------------------------
+
+EXIT_BAD_FILE: Final = 2  # a file or an option is wrong: retrying cannot help
+EXIT_RETRY: Final = 75  # os.EX_TEMPFAIL: the unit's Restart= tries again (and exit 75 of the
+# daemon is the scanner giving up, which the Bluetooth recovery helper acts on)
+EXIT_REFUSED: Final = 77  # os.EX_NOPERM: the collector will never take this code: a new bundle
+
+
+# -- the device's hardware ---------------------------------------------------------------------
+
+
+class ScannerError(CheckpointError):
+    """The scanner could not start or stopped; the message says what a person can do."""
+
+
+class GpioError(CheckpointError):
+    """A pin could not be used; the message names it."""
+
+
+# -- visitors typed at the door ----------------------------------------------------------------
+
+
+class VisitorError(UsageError):
+    """A field the receptionist must correct; ``field`` says which."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# -- the collector, seen from the device ---------------------------------------------------------
+
+
+class SyncError(CheckpointError):
+    """Talking to the collector failed; the subclass says what to do about it."""
+
+    status: int | None = None
+
+
+class Transient(SyncError):
+    """Try again later (with backoff)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Unauthorized(SyncError):
+    """The collector does not accept the token: re-enroll."""
+
+
+class TlsError(SyncError):
+    """The server's certificate is not signed by the pinned CA (or TLS failed otherwise)."""
+
+
+class Refused(SyncError):
+    """A 4xx: the collector says what is wrong with the request."""
+
+    def __init__(self, message: str, *, status: int, errors: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.status = status
+        self.errors = errors
+
+
+# -- fleet provisioning ------------------------------------------------------------------------
+
+
+class BundleFileError(ConfigError):
+    """The provision file is unreadable or not what `checkpoint provision bundle` writes."""
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryProblem:
+    line: int | None  # None: the file as a whole
+    message: str
+
+
+class InventoryError(UsageError):
+    """The inventory has bad rows; ``problems`` lists every one."""
+
+    def __init__(self, path: Path, problems: list[InventoryProblem]) -> None:
+        rows = len({p.line for p in problems})
+        super().__init__(
+            f"{path}: {len(problems)} problem(s) on {rows} row(s); no enrollment code was requested"
+        )
+        self.path = path
+        self.problems = problems
+
+    def lines(self) -> list[str]:
+        """One ``FILE:LINE: problem`` per problem, the format editors and grep understand."""
+        return [
+            f"{self.path}:{p.line}: {p.message}" if p.line else f"{self.path}: {p.message}"
+            for p in self.problems
+        ]
+
+
+class RetryLater(CheckpointError):
+    """Nothing is wrong with the file; the network or the clock is not ready yet."""
+
+    exit_code = EXIT_RETRY
+
+
+class CodeRefused(CheckpointError):
+    """The collector will never take this file's code."""
+
+    exit_code = EXIT_REFUSED
+
+
+# -- the collector (server side) ---------------------------------------------------------------
+
+
+class ServiceError(CheckpointError):
+    """Refused, with the HTTP status the API answers and a message for both sides."""
+
+    def __init__(self, status: int, message: str, *, advice: str | None = None) -> None:
+        super().__init__(message, advice=advice)
+        self.status = status
+
+
+class DatabaseError(CheckpointError):
+    """The collector's database failed or is unreachable."""
+
+
+class BodyError(Exception):
+    """A request body the collector cannot read (too big, bad gzip); ``status`` is the answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def run_command(prog: str, handler: Callable[[Any], int], args: Any) -> int:

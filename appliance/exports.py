@@ -27,14 +27,14 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from appliance.console.messages import text
 from appliance.core.doorway import adoption_rate
 from appliance.errors import UsageError
+from appliance.formats.cells import BOM, FORMULA_PREFIXES, csv_safe
+from appliance.formats.labels import kind_labels
+from appliance.i18n import text
+from appliance.models import REPORTED_KINDS as KINDS
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-BOM = "\ufeff"  # Excel reads a CSV file as UTF-8 only with it
 CHUNK = 5000
-KINDS = ("app", "no_app", "manual")
 
 # (key, catalogue entry of the header); the same order in every format.
 COLUMNS = (
@@ -51,19 +51,6 @@ COLUMNS = (
     ("purpose", "exp_purpose"),
     ("clock_synced", "exp_clock"),
 )
-
-
-def kind_labels(lang: str) -> dict[str, str]:
-    """What officials read for each kind, from the catalogue."""
-    keys = {"app": "with_app", "no_app": "no_app", "manual": "manual"}
-    return {kind: text(keys[kind], lang) for kind in KINDS}
-
-
-def csv_safe(value: Any) -> Any:
-    """A cell Excel would run as a formula, neutralised with a leading ``'`` (OWASP)."""
-    if isinstance(value, str) and value[:1] in FORMULA_PREFIXES:
-        return "'" + value
-    return value
 
 
 def _sql_char(c: str) -> str:

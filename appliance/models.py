@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final, Literal
+
+# How a visit was recorded: a phone with a tracing app heard at the door, a person with no app
+# (the doorway sensor saw someone and no app phone came), a visitor the receptionist typed in,
+# and a visitor checking themselves in (to come).
+EntryKind = Literal["app", "no_app", "manual", "self"]
+# The kinds the visit log holds today and that exports and reports count, in their order.
+REPORTED_KINDS: Final[tuple[str, ...]] = ("app", "no_app", "manual")
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,20 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from appliance import clock
-from appliance.console.messages import text
-from appliance.errors import UsageError
+from appliance.errors import VisitorError
+from appliance.i18n import text
 
 MAX_NAME = 100
 MAX_FIELD = 200
 _PHONE = re.compile(r"^\+?[0-9 .()-]+$")
-
-
-class VisitorError(UsageError):
-    """A field the receptionist must correct; ``field`` says which."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,21 +27,16 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from appliance.core.exposure import BluezoneCase, Case, GaenCase
-from appliance.exports import BOM, csv_safe
+from appliance.errors import BodyError, DatabaseError, ServiceError
+from appliance.formats.cells import BOM, csv_safe
 from collector import models, service
-from collector.db import DatabaseError, PostgresDatabase, SqliteDatabase
+from collector.db import PostgresDatabase, SqliteDatabase
 
 log = logging.getLogger("collector")
 
 API_VERSION = "1"
 MAX_BODY = 8 * 1024 * 1024  # compressed, as sent
 MAX_INFLATED = 32 * 1024 * 1024  # after gzip: a small bomb must not fill the server's memory
-
-
-class BodyError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class GzipRequest(Request):
@@ -153,8 +148,8 @@ def create_app(settings: Settings) -> FastAPI:
     def now() -> float:
         return settings.clock()
 
-    @app.exception_handler(service.ServiceError)
-    async def _refused(request: Request, exc: service.ServiceError) -> JSONResponse:
+    @app.exception_handler(ServiceError)
+    async def _refused(request: Request, exc: ServiceError) -> JSONResponse:
         headers = {}
         if exc.status == 401:
             headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
@@ -195,12 +190,12 @@ def create_app(settings: Settings) -> FastAPI:
         """Turn a database outage into a 503 (retry later), not a 500."""
         try:
             return work()
-        except (service.ServiceError, DatabaseError):
+        except (ServiceError, DatabaseError):
             raise
         except Exception as exc:
             if _is_conflict(exc):
                 # Two requests raced for the same row (one code, one new ID): the loser is told.
-                raise service.ServiceError(409, "a concurrent request changed this; retry") from exc
+                raise ServiceError(409, "a concurrent request changed this; retry") from exc
             if _is_database_error(exc):
                 raise DatabaseError(str(exc)) from exc
             raise
@@ -281,7 +276,7 @@ def create_app(settings: Settings) -> FastAPI:
         """Report the unit's health and acknowledge alerts; the reply carries its alerts."""
         checkpoint = guarded(lambda: service.device(settings.db, token_of(creds), now=now()))
         if len(json.dumps(body.health)) > 64 * 1024:
-            raise service.ServiceError(413, "health report over 64 KiB")
+            raise ServiceError(413, "health report over 64 KiB")
         alerts = guarded(
             lambda: service.heartbeat(
                 settings.db,
@@ -360,9 +355,7 @@ def create_app(settings: Settings) -> FastAPI:
         guarded(lambda: service.role(settings.db, token_of(creds), ("health",), now=now()))
         secret = settings.province_secret
         if secret is None:
-            raise service.ServiceError(
-                503, "the collector has no province key (serve --province-key FILE)"
-            )
+            raise ServiceError(503, "the collector has no province key (serve --province-key FILE)")
         key = bytes.fromhex(body.key)
         case: Case
         if body.protocol == "bluezone":

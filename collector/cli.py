@@ -79,7 +79,7 @@ def _read_key(path: Path) -> bytes:
         secret = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read the province key {path}: {exc.strerror}") from None
-    from appliance.config import SECRET_LENGTH
+    from appliance.core.tokens import SECRET_LENGTH
 
     if len(secret) != SECRET_LENGTH:
         raise UsageError(

@@ -15,12 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from appliance.errors import CheckpointError
-
-
-class DatabaseError(CheckpointError):
-    exit_code = 1
-
+from appliance.errors import DatabaseError
 
 # Each statement runs on both engines. Booleans are INTEGER 0/1.
 SCHEMA_V1 = [

@@ -17,9 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from appliance.core.exposure import Case, CaseIdentifier, case_tokens
-from appliance.errors import CheckpointError
-from appliance.store.visits import MAX_OPEN_STAY_S  # the device's overlap rule, shared
+from appliance.core.exposure import MAX_OPEN_STAY_S, Case, CaseIdentifier, case_tokens
+from appliance.errors import ServiceError
 from collector.db import PostgresDatabase, SqliteDatabase
 
 Db = SqliteDatabase | PostgresDatabase
@@ -35,14 +34,6 @@ MAX_CODE_LIFETIME_S = 366 * 86400
 # An exposure check widens each identifier's window by this much, as the device does
 # (appliance.exposure_check.DAY_SLACK): a phone clock a little off around midnight still matches.
 EXPOSURE_SLACK = timedelta(minutes=20)
-
-
-class ServiceError(CheckpointError):
-    """Refused, with the HTTP status the API answers and a message for both sides."""
-
-    def __init__(self, status: int, message: str, *, advice: str | None = None) -> None:
-        super().__init__(message, advice=advice)
-        self.status = status
 
 
 def digest(secret: str) -> str:

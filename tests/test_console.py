@@ -33,7 +33,7 @@ from appliance.console.live import (
     render,
     snapshot,
 )
-from appliance.console.messages import MESSAGES, text
+from appliance.i18n import MESSAGES, text
 from appliance.store.visits import EntryRow
 
 REPO = Path(__file__).resolve().parent.parent

@@ -52,7 +52,7 @@ ORGANISATION = "Sở Y tế"
 PHONE = "0912 345 678"
 PURPOSE = "Nộp hồ sơ"
 
-# What the Vietnamese screen says (appliance/console/messages.py).
+# What the Vietnamese screen says (appliance/i18n.py).
 RUNNING = "đang chạy"
 NOT_RUNNING = "DỊCH VỤ KHÔNG CHẠY"
 FORM_TITLE = "Ghi tay khách (Enter"

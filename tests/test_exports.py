@@ -27,9 +27,9 @@ import openpyxl
 import pytest
 from openpyxl.utils.escape import unescape
 
-from appliance.console.messages import text
 from appliance.core.doorway import Entry, EntryUpdate
 from appliance.exports import Exporter, Period, period, write_csv, write_jsonl, write_xlsx
+from appliance.i18n import text
 from appliance.store import VisitLog
 from tests.conftest import REPO, Result
 

@@ -13,7 +13,8 @@ from gpiozero import Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from appliance.config import GpioSection
-from appliance.gpio.board import DoorBoard, GpioError
+from appliance.errors import GpioError
+from appliance.gpio.board import DoorBoard
 from appliance.gpio.patterns import (
     FAULT,
     GREET,

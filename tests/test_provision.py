@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from appliance.errors import InventoryError
 from appliance.provision.bundle_file import FORMAT_VERSION, parse
-from appliance.provision.inventory import InventoryError, read_inventory
+from appliance.provision.inventory import read_inventory
 from appliance.sync.client import CollectorClient
 from tests.collector_harness import (  # noqa: F401
     Collector,

@@ -28,10 +28,11 @@ import requests
 from appliance.clock import BootReading
 from appliance.config import load_config
 from appliance.core.doorway import Entry, EntryUpdate
+from appliance.errors import TlsError, Transient, Unauthorized
 from appliance.store import VisitLog
 from appliance.store.outbox import Outbox
 from appliance.sync import build_uploader
-from appliance.sync.client import CollectorClient, TlsError, Transient, Unauthorized
+from appliance.sync.client import CollectorClient
 from appliance.sync.uploader import Backoff, Uploader
 from tests.builders import record_keyed_before_sync
 from tests.collector_harness import (  # noqa: F401

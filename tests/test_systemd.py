@@ -197,7 +197,7 @@ def test_every_unit_that_runs_checkpoint_is_listed_by_what_it_needs() -> None:
 def test_the_enrollment_unit_gives_up_exactly_where_provision_apply_says_it_cannot_succeed() -> (
     None
 ):
-    from appliance.provision.apply import EXIT_BAD_FILE, EXIT_REFUSED, EXIT_RETRY
+    from appliance.errors import EXIT_BAD_FILE, EXIT_REFUSED, EXIT_RETRY
 
     text = (REPO / "systemd" / "checkpoint-enroll.service").read_text(encoding="utf-8")
     (line,) = [x for x in text.splitlines() if x.startswith("RestartPreventExitStatus=")]

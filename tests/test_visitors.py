@@ -23,10 +23,10 @@ from uuid import uuid4
 import pytest
 
 from appliance import inbox
-from appliance.console.messages import text
-from appliance.errors import UsageError
+from appliance.errors import UsageError, VisitorError
+from appliance.i18n import text
 from appliance.store import VisitLog
-from appliance.visitors import MAX_FIELD, MAX_NAME, Visitor, VisitorError, submit_visitor, validate
+from appliance.visitors import MAX_FIELD, MAX_NAME, Visitor, submit_visitor, validate
 from tests.conftest import run_checkpoint
 from tests.test_daemon import runtime_env, write_config
 

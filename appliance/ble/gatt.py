@@ -19,7 +19,7 @@ from bleak import BleakClient
 from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError
 
-from appliance.protocols.bluezone_keys import SLOT_MINUTES
+from appliance.protocols.bluezone_keys import SLOT_SECONDS
 from appliance.protocols.decoders.bluezone_ios import ID_CHARACTERISTIC_UUID, ID_LENGTH
 
 log = logging.getLogger("checkpoint.ble")
@@ -28,7 +28,6 @@ READ_TIMEOUT_S = 10.0  # PROTOCOLS.md: give up after 10 s
 MIN_INTERVAL_S = 5.0  # between two connections: keeps the radio free for scanning and Wi-Fi
 QUEUE_LIMIT = 32  # more iPhones waiting than this and the oldest requests are dropped
 CACHE_LIMIT = 4096  # (address, slot) answers remembered
-SLOT_SECONDS = SLOT_MINUTES * 60
 
 
 class GattIdReader:

@@ -21,7 +21,8 @@ from typing import Any
 from dbus_fast import BusType, Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
-from appliance.ble.scanner import BluezScanner, ScannerError
+from appliance.ble.scanner import BluezScanner
+from appliance.errors import ScannerError
 
 log = logging.getLogger("checkpoint.ble")
 

@@ -24,7 +24,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 
-from appliance.errors import CheckpointError
+from appliance.errors import ScannerError
 from appliance.models import Sighting
 from appliance.protocols import frames
 from appliance.protocols.adstructs import AD_SERVICE_DATA128, short_uuid
@@ -48,12 +48,6 @@ PASSIVE_PATTERNS = (
 
 NO_RSSI = -127  # BlueZ reports none for a device it only remembers
 DEVICES_REMEMBERED = 512  # recent advertisers kept for GATT reads (memory only)
-
-
-class ScannerError(CheckpointError):
-    """The scanner could not start or stopped; the message says what a person can do."""
-
-    retryable = True
 
 
 def advertisement_bytes(adv: AdvertisementData) -> bytes:

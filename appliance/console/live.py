@@ -30,9 +30,9 @@ from rich.table import Table
 from rich.text import Text
 
 from appliance.config import Config
-from appliance.console.messages import text
 from appliance.core.doorway import adoption_rate
 from appliance.errors import StoreError
+from appliance.i18n import text
 from appliance.status import read_beacon_status, read_status, status_path
 from appliance.store import VisitLog
 from appliance.store.visits import EntryRow
@@ -380,7 +380,8 @@ class Keys:
 
 def ask_visitor(lang: str, ask: Callable[[str], str], say: Callable[[str], None]) -> Any:
     """The `n` form: asks each field until it is valid; None when cancelled (Ctrl+C, EOF)."""
-    from appliance.visitors import VisitorError, validate
+    from appliance.errors import VisitorError
+    from appliance.visitors import validate
 
     say(text("form_title", lang))
     fields = [("f_name", True), ("f_org", False), ("f_phone", False), ("f_purpose", False)]

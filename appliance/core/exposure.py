@@ -14,6 +14,10 @@ from typing import Any
 from appliance.core.tokens import day_key, token_with_day_key
 from appliance.protocols import bluezone_keys, gaen_keys
 
+# A stay with no end (the daemon was killed while the phone was near) counts this long at most
+# when looking for overlaps: a working day. The device and the collector both apply it.
+MAX_OPEN_STAY_S = 12 * 3600
+
 MAX_DAYS = 60  # far beyond any incubation window; bounds the work a typo can cause
 GAEN_PERIOD = gaen_keys.TEK_ROLLING_PERIOD
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from itertools import count
 
 from appliance.models import Detection, PresenceEvent, Sighting
+from appliance.protocols.bluezone_keys import SLOT_SECONDS
 
-SLOT_SECONDS = 15 * 60  # Bluezone rotates at every UTC quarter-hour
 # "Still near the door": heard within the last few seconds (longer than one Android background
 # pause would be too long to tell someone leaving), well above the exit level.
 STILL_NEAR_S = 16.0

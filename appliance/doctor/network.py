@@ -134,8 +134,9 @@ def ca_check(path: Path, account: Account) -> Check:
 
 def sync_checks(config: Config, account: Account) -> list[Check]:
     """The token and its file mode, the pinned CA, and the collector answering over TLS."""
+    from appliance.errors import SyncError
     from appliance.sync import read_token
-    from appliance.sync.client import CollectorClient, SyncError
+    from appliance.sync.client import CollectorClient
 
     sync = config.sync
     if sync is None or not sync.url:

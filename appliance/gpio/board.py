@@ -25,7 +25,7 @@ from gpiozero import (
 )
 
 from appliance.config import GpioSection
-from appliance.errors import CheckpointError
+from appliance.errors import GpioError
 from appliance.gpio.patterns import HIGH
 from appliance.models import SensorEvent
 
@@ -34,12 +34,6 @@ log = logging.getLogger("checkpoint.gpio")
 # For a passive (tonal) buzzer: within gpiozero's default one-octave range around A4.
 TONES_HZ = {HIGH: 880.0, "low": 247.0}
 BEAM_ORDER_S = 2.0  # outer then inner within this long is one person going in (and back out)
-
-
-class GpioError(CheckpointError):
-    """A pin could not be used; the message names it."""
-
-    retryable = True
 
 
 def _rgb(config: GpioSection) -> Callable[..., RGBLED]:

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 KEY_LENGTH = 32
 ID_LENGTH = 12
 SLOT_MINUTES = 15
+SLOT_SECONDS = SLOT_MINUTES * 60  # IDs rotate at every UTC quarter-hour
 SLOTS_PER_DAY = 24 * 60 // SLOT_MINUTES  # 96 (version 2.0.0 used 144 ten-minute slots)
 SUBKEY_SALT = b"bluzonesubkey"  # spelled so in the app
 ID_OFFSETS = (0, 4, 8, 12, 16, 18, 20, 22, 24, 26, 28, 30)
@@ -77,8 +78,7 @@ def slot_start(day: date, slot: int) -> datetime:
 
 def slot_boundary_after(unix_seconds: float) -> float:
     """The next UTC quarter-hour boundary strictly after ``unix_seconds``."""
-    period = SLOT_MINUTES * 60
-    return (unix_seconds // period + 1) * period
+    return (unix_seconds // SLOT_SECONDS + 1) * SLOT_SECONDS
 
 
 def case_ids(key: bytes, first_day: date, days: int = 1) -> Iterator[tuple[date, int, bytes]]:

@@ -22,40 +22,27 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.config import Config
-from appliance.errors import CheckpointError, UsageError
-from appliance.provision.bundle_file import FILE_NAME, BundleFileError, ProvisionFile, read
-from appliance.sync import read_token
-from appliance.sync.client import (
-    CollectorClient,
+from appliance.config import CA_FILE_NAME, Config
+from appliance.errors import (
+    BundleFileError,
+    CheckpointError,
+    CodeRefused,
     Refused,
+    RetryLater,
     SyncError,
     TlsError,
     Transient,
-    normalise_url,
+    UsageError,
 )
+from appliance.provision.bundle_file import FILE_NAME, ProvisionFile, read
+from appliance.sync import read_token
+from appliance.sync.client import CollectorClient, normalise_url
 from appliance.sync.enroll import Enrolled, enroll, write_atomically
 
-EXIT_RETRY = 75  # os.EX_TEMPFAIL: the unit's Restart= tries again
-EXIT_BAD_FILE = 2  # the file or an option is wrong: retrying cannot help
-EXIT_REFUSED = 77  # os.EX_NOPERM: the collector will never take this code: a new bundle
 # Raspberry Pi OS 12 and later mount the boot partition at /boot/firmware; older ones at /boot.
 LOCATIONS = (Path("boot/firmware") / FILE_NAME, Path("boot") / FILE_NAME)
 DAEMON_USER = "checkpoint"
 LOOPBACK_NAME_ADDRESS = "127.0.1.1"  # Debian's address for the machine's own name
-
-
-class RetryLater(CheckpointError):
-    """Nothing is wrong with the file; the network or the clock is not ready yet."""
-
-    exit_code = EXIT_RETRY
-    retryable = True
-
-
-class CodeRefused(CheckpointError):
-    """The collector will never take this file's code."""
-
-    exit_code = EXIT_REFUSED
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +161,7 @@ def _enroll(
     """Enroll with the file's code and CA; the collector's answer turned into what the unit
     should do next."""
     with tempfile.TemporaryDirectory(prefix="checkpoint-provision-") as tmp:
-        ca = Path(tmp) / "province-ca.pem"
+        ca = Path(tmp) / CA_FILE_NAME
         ca.write_text(bundle.ca_pem, encoding="ascii")
         try:
             return enroll(

@@ -21,16 +21,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from appliance.errors import CheckpointError, UsageError
-from appliance.provision.bundle_file import (
-    FILE_NAME,
+from appliance.errors import (
     BundleFileError,
-    ProvisionFile,
-    read,
-    render,
+    CheckpointError,
+    InventoryProblem,
+    Refused,
+    SyncError,
+    Unauthorized,
+    UsageError,
 )
-from appliance.provision.inventory import Device, Problem
-from appliance.sync.client import CollectorClient, Refused, SyncError, Unauthorized
+from appliance.provision.bundle_file import FILE_NAME, ProvisionFile, read, render
+from appliance.provision.inventory import Device
+from appliance.sync.client import CollectorClient
 from appliance.sync.enroll import read_ca as enroll_read_ca
 from appliance.sync.enroll import write_atomically, write_private
 
@@ -94,11 +96,11 @@ def prepare_output(out: Path) -> None:
 
 def existing_bundles(
     devices: list[Device], out: Path, *, force: bool
-) -> tuple[dict[str, ProvisionFile], list[Problem]]:
+) -> tuple[dict[str, ProvisionFile], list[InventoryProblem]]:
     """Bundles already in ``out`` (kept unless ``force``); one that cannot be read is a
     problem to report with the inventory's, before anything is asked of the collector."""
     found: dict[str, ProvisionFile] = {}
-    problems: list[Problem] = []
+    problems: list[InventoryProblem] = []
     for device in devices:
         path = bundle_path(out, device.hostname)
         if force or not path.exists():
@@ -106,7 +108,7 @@ def existing_bundles(
         try:
             found[device.hostname] = read(path)
         except BundleFileError as exc:
-            problems.append(Problem(device.line, f"{exc}: --force replaces it"))
+            problems.append(InventoryProblem(device.line, f"{exc}: --force replaces it"))
     return found, problems
 
 
@@ -263,7 +265,7 @@ def make_bundles(
 
 def write_manifest(summary: Summary) -> None:
     """What IT staff and officials open in Excel: a BOM, one row per device, no codes."""
-    from appliance.exports import BOM, csv_safe
+    from appliance.formats.cells import BOM, csv_safe
 
     text = io.StringIO()
     text.write(BOM)

@@ -12,7 +12,7 @@ from typing import Any
 
 import tomlkit
 
-from appliance.errors import CheckpointError, ConfigError
+from appliance.errors import BundleFileError, CheckpointError
 from appliance.provision.inventory import hostname_problem
 from appliance.sync.client import normalise_url
 from appliance.sync.enroll import certificates, check_ca_pem
@@ -24,10 +24,6 @@ HEADER = (
     "Copy it to the boot partition of this unit's card, as checkpoint-provision.toml.",
     "The code works once: keep the file private. The unit deletes it once enrolled.",
 )
-
-
-class BundleFileError(ConfigError):
-    """The provision file is unreadable or not what `checkpoint provision bundle` writes."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ def code_days(text: str) -> float:
 
 
 def cmd_provision_bundle(args: argparse.Namespace) -> int:
+    from appliance.errors import InventoryError
     from appliance.provision.bundle import (
         existing_bundles,
         make_bundles,
@@ -32,7 +33,7 @@ def cmd_provision_bundle(args: argparse.Namespace) -> int:
         read_admin_token,
         read_ca,
     )
-    from appliance.provision.inventory import InventoryError, read_inventory
+    from appliance.provision.inventory import read_inventory
     from appliance.sync.client import CollectorClient, normalise_url
 
     # Everything local first: the inventory, the CA, the token, the output directory and the

@@ -11,7 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.errors import UsageError
+from appliance.errors import InventoryError, InventoryProblem, UsageError
 
 # Column names, compared after NFC, case folding and turning "_" and "-" into spaces; the
 # Vietnamese ones are what a spreadsheet made in a Vietnamese office is likely to say.
@@ -38,31 +38,6 @@ class Device:
     door: str
     checkpoint_id: str | None
     notes: str
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    line: int | None  # None: the file as a whole
-    message: str
-
-
-class InventoryError(UsageError):
-    """The inventory has bad rows; ``problems`` lists every one."""
-
-    def __init__(self, path: Path, problems: list[Problem]) -> None:
-        rows = len({p.line for p in problems})
-        super().__init__(
-            f"{path}: {len(problems)} problem(s) on {rows} row(s); no enrollment code was requested"
-        )
-        self.path = path
-        self.problems = problems
-
-    def lines(self) -> list[str]:
-        """One ``FILE:LINE: problem`` per problem, the format editors and grep understand."""
-        return [
-            f"{self.path}:{p.line}: {p.message}" if p.line else f"{self.path}: {p.message}"
-            for p in self.problems
-        ]
 
 
 def hostname_problem(name: str) -> str | None:
@@ -125,12 +100,12 @@ def read_inventory(path: Path) -> list[Device]:
     try:
         return _devices(path, text)
     except csv.Error as exc:  # e.g. a quote opened and never closed
-        raise InventoryError(path, [Problem(None, f"not CSV: {exc}")]) from None
+        raise InventoryError(path, [InventoryProblem(None, f"not CSV: {exc}")]) from None
 
 
 def _devices(path: Path, text: str) -> list[Device]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
-    problems: list[Problem] = []
+    problems: list[InventoryProblem] = []
     header: list[str] = []
     header_line = 0
     for row in reader:
@@ -138,19 +113,19 @@ def _devices(path: Path, text: str) -> list[Device]:
             header, header_line = row, reader.line_num
             break
     if not header:
-        raise InventoryError(path, [Problem(None, "empty: no header line")])
+        raise InventoryError(path, [InventoryProblem(None, "empty: no header line")])
     columns: dict[str, int] = {}
     for index, cell in enumerate(header):
         column = _ALIASES.get(_key(cell))
         if column is None:
             continue
         if column in columns:
-            problems.append(Problem(header_line, f"two columns for {column}: {cell!r}"))
+            problems.append(InventoryProblem(header_line, f"two columns for {column}: {cell!r}"))
         columns.setdefault(column, index)
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
         problems.append(
-            Problem(
+            InventoryProblem(
                 header_line,
                 f"no {', '.join(missing)} column (the header needs agency, door, hostname;"
                 f" it has {', '.join(repr(c) for c in header)})",
@@ -203,11 +178,11 @@ def _devices(path: Path, text: str) -> list[Device]:
             else:
                 ids[checkpoint_id] = start
         if found:
-            problems.extend(Problem(start, message) for message in found)
+            problems.extend(InventoryProblem(start, message) for message in found)
             continue
         devices.append(Device(start, hostname, agency, door, checkpoint_id, value_of("notes")))
     if not devices and not problems:
-        problems.append(Problem(None, "no devices: only a header"))
+        problems.append(InventoryProblem(None, "no devices: only a header"))
     if problems:
         raise InventoryError(path, problems)
     return devices

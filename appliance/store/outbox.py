@@ -10,19 +10,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from appliance.errors import StoreError
+from appliance.records import OutboxRecord, VisitRecord
 from appliance.store.visits import BUSY_TIMEOUT_MS, VisitLog, _explain, read_alerts
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRecord:
-    uuid: str
-    revision: int
-    payload: dict[str, Any]  # exactly what is sent
 
 
 class Outbox:
@@ -78,24 +71,20 @@ class Outbox:
                     key_days.setdefault(entry_id, {})[token] = key_day
         records = []
         for entry_id, uuid, revision, kind, protocol, entered, left, synced, sensor in rows:
-            payload: dict[str, Any] = {
-                "uuid": uuid,
-                "kind": kind,
-                "entered_at": entered,
-                "clock_synced": bool(synced),
-            }
-            if kind == "app":
-                payload["protocol"] = protocol
-                payload["tokens"] = tokens.get(entry_id, [])
+            record = VisitRecord(
+                uuid=uuid,
+                kind=kind,
+                entered_at=entered,
+                clock_synced=bool(synced),
+                left_at=left,
+                via_sensor=bool(sensor),
+                protocol=protocol if kind == "app" else None,
+                tokens=tuple(tokens.get(entry_id, [])),
                 # Only tokens keyed with another day than their corrected time's (made before
                 # the clock was synchronised): a record without any stays as older units send it.
-                if entry_id in key_days:
-                    payload["key_days"] = key_days[entry_id]
-            if left is not None:
-                payload["left_at"] = left
-            if sensor:
-                payload["via_sensor"] = True
-            records.append(OutboxRecord(uuid, revision, payload))
+                key_days=key_days.get(entry_id, {}),
+            )
+            records.append(OutboxRecord(uuid, revision, record.payload()))
         return records
 
     def backlog(self) -> int:

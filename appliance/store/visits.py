@@ -27,6 +27,7 @@ import sqlite_utils
 from appliance import clock
 from appliance.clock import BootReading, SessionClock
 from appliance.core.doorway import MANUAL, Entry, EntryUpdate
+from appliance.core.exposure import MAX_OPEN_STAY_S
 from appliance.errors import StoreError
 from appliance.store.schema import migrate
 
@@ -50,9 +51,6 @@ _COLUMNS = ("id", "uuid", "kind", "protocol", "entered_at", "left_at", "clock_sy
             "via_sensor", "synced_at")  # fmt: skip
 _ROW_COLUMNS = ", ".join(_COLUMNS)
 _ROW_COLUMNS_E = ", ".join(f"e.{c}" for c in _COLUMNS)  # the same, in a join on entries e
-# A stay with no end (the daemon was killed while the phone was near) counts this long at most
-# when looking for overlaps: a working day.
-MAX_OPEN_STAY_S = 12 * 3600
 
 
 def _row(values: Any) -> EntryRow:

@@ -18,41 +18,9 @@ from typing import Any
 import requests
 
 from appliance import __version__
-from appliance.errors import CheckpointError
+from appliance.errors import CheckpointError, Refused, SyncError, TlsError, Transient, Unauthorized
 
 USER_AGENT = f"checkpoint/{__version__} ({platform.system()}; {platform.machine()})"
-
-
-class SyncError(CheckpointError):
-    retryable = False
-    status: int | None = None
-
-
-class Transient(SyncError):
-    """Try again later (with backoff)."""
-
-    retryable = True
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class Unauthorized(SyncError):
-    """The collector does not accept the token: re-enroll."""
-
-
-class TlsError(SyncError):
-    """The server's certificate is not signed by the pinned CA (or TLS failed otherwise)."""
-
-
-class Refused(SyncError):
-    """A 4xx: the collector says what is wrong with the request."""
-
-    def __init__(self, message: str, *, status: int, errors: list[dict[str, Any]]) -> None:
-        super().__init__(message)
-        self.status = status
-        self.errors = errors
 
 
 def _retry_after(response: requests.Response) -> float | None:

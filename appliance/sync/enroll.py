@@ -20,12 +20,10 @@ from typing import Any
 
 import tomlkit
 
-from appliance.config import SECRET_LENGTH, Config, parse_config
+from appliance.config import CA_FILE_NAME, TOKEN_FILE_NAME, Config, parse_config
+from appliance.core.tokens import SECRET_LENGTH
 from appliance.errors import CheckpointError, ConfigError
 from appliance.sync.client import CollectorClient, normalise_url
-
-TOKEN_NAME = "sync.token"
-CA_NAME = "province-ca.pem"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +143,8 @@ def enroll(
     if key.exists() and not os.access(key, os.R_OK):
         raise CheckpointError(f"cannot read {key}: run as the user that owns it")
 
-    token_file = directory / TOKEN_NAME
-    ca_file = directory / CA_NAME if ca_data is not None else None
+    token_file = directory / TOKEN_FILE_NAME
+    ca_file = directory / CA_FILE_NAME if ca_data is not None else None
     pinned = ca if ca is not None else None
     client = CollectorClient(url, ca_file=pinned)
     try:

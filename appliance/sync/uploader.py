@@ -23,16 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from appliance.errors import StoreError
-from appliance.store.outbox import Outbox, OutboxRecord
-from appliance.sync.client import (
-    CollectorClient,
-    Refused,
-    SyncError,
-    TlsError,
-    Transient,
-    Unauthorized,
-)
+from appliance.errors import Refused, StoreError, SyncError, TlsError, Transient, Unauthorized
+from appliance.records import OutboxRecord
+from appliance.store.outbox import Outbox
+from appliance.sync.client import CollectorClient
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""Every text the console shows, in Vietnamese (default) and English: one catalogue."""
+"""Every text receptionists and officials read, in Vietnamese (default) and English: one
+catalogue for the console, the exports and the command line."""
 
 from __future__ import annotations
 
