@@ -42,7 +42,7 @@ class Command(Protocol):
     def register(self, subparsers: Subparsers) -> None: ...
 
 
-# In the order ``checkpoint --help`` lists them: the door first, the office's tools after.
+# In the order ``checkpoint --help`` lists them (the order they have always had).
 COMMANDS: tuple[Command, ...] = (
     decode,
     exposure,
