@@ -1,5 +1,6 @@
-"""The ``checkpoint provision bundle|apply`` subcommands, kept beside their library so that
-``cli.py`` only attaches them. Nothing here imports requests until a command runs."""
+"""``checkpoint provision bundle`` and ``provision apply``: a batch of first-boot enrollment files
+from an inventory, and a unit's first boot with one. Nothing here imports requests until a command
+runs."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
+from appliance.commands._options import Subparsers, add_command, add_json
 from appliance.errors import CheckpointError, UsageError
 
 MAX_CODE_DAYS = 366  # the collector's limit for a code's lifetime
@@ -24,7 +25,64 @@ def code_days(text: str) -> float:
     return days
 
 
-def cmd_provision_bundle(args: argparse.Namespace) -> int:
+def register(subparsers: Subparsers) -> None:
+    p = subparsers.add_parser("provision", help="provision a batch of units: bundles, first boot")
+    actions = p.add_subparsers(dest="provision_command", metavar="ACTION", required=True)
+    q = add_command(
+        actions,
+        "bundle",
+        help="one first-boot enrollment file per row of an inventory CSV",
+        description="For each row of the inventory (agency, door, hostname; optional "
+        "checkpoint_id, notes) ask the collector's admin API for a one-time enrollment code and "
+        "write OUT/<hostname>/checkpoint-provision.toml (mode 0600), plus OUT/manifest.csv "
+        "without codes. The admin token comes from --token-file or $CHECKPOINT_ADMIN_TOKEN.",
+    )
+    q.add_argument("--inventory", required=True, metavar="CSV", help="the devices (UTF-8 CSV)")
+    q.add_argument("--collector", required=True, metavar="URL", help="https://host:port")
+    q.add_argument("--ca", required=True, metavar="F", help="the province CA to pin (PEM)")
+    q.add_argument("--out", required=True, metavar="DIR", help="where the bundles go")
+    q.add_argument(
+        "--token-file",
+        metavar="F",
+        help="the admin token (mode 0600; else $CHECKPOINT_ADMIN_TOKEN)",
+    )
+    q.add_argument(
+        "--expires-days",
+        type=code_days,
+        metavar="N",
+        help="how long the codes stay valid (default: the collector's, 7 days)",
+    )
+    q.add_argument("--force", action="store_true", help="replace bundles already in DIR")
+    add_json(q, "the summary as one JSON object")
+    q.set_defaults(handler=run_bundle)
+    q = add_command(
+        actions,
+        "apply",
+        help="first boot: enroll with the boot partition's provision file, then delete it",
+        description="Set the hostname, enroll with the file's one-time code and pinned CA, give "
+        "the secrets to the daemon's user, and delete the file. Exit codes: 0 enrolled; 75 the "
+        "collector (or the clock) is not ready, try again later; 2 a bad file or option; 1 the "
+        "collector refused the code for good (make a new bundle).",
+    )
+    q.add_argument(
+        "file",
+        nargs="?",
+        metavar="FILE",
+        help="default: the first of /boot/firmware/checkpoint-provision.toml and"
+        " /boot/checkpoint-provision.toml",
+    )
+    q.add_argument(
+        "--root", default="/", metavar="DIR", help="where /etc and /boot are (default /)"
+    )
+    q.add_argument(
+        "--owner",
+        metavar="USER",
+        help="who gets the secrets when run as root (default: checkpoint, if that user exists)",
+    )
+    q.set_defaults(handler=run_apply)
+
+
+def run_bundle(args: argparse.Namespace) -> int:
     from appliance.errors import InventoryError
     from appliance.provision.bundle import (
         existing_bundles,
@@ -90,7 +148,7 @@ def cmd_provision_bundle(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_provision_apply(args: argparse.Namespace) -> int:
+def run_apply(args: argparse.Namespace) -> int:
     from appliance.config import config_path, load_config
     from appliance.provision.apply import apply_provision_file, find_provision_file
 
@@ -118,61 +176,3 @@ def cmd_provision_apply(args: argparse.Namespace) -> int:
     for note in applied.notes:
         print(f"  note: {note}")
     return 0
-
-
-def add_provision_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Attach ``provision bundle`` and ``provision apply`` to the ``checkpoint`` parser."""
-    p = sub.add_parser("provision", help="provision a batch of units: bundles, first boot")
-    actions = p.add_subparsers(dest="provision_command", metavar="ACTION", required=True)
-    q = actions.add_parser(
-        "bundle",
-        parents=[common],
-        help="one first-boot enrollment file per row of an inventory CSV",
-        description="For each row of the inventory (agency, door, hostname; optional "
-        "checkpoint_id, notes) ask the collector's admin API for a one-time enrollment code and "
-        "write OUT/<hostname>/checkpoint-provision.toml (mode 0600), plus OUT/manifest.csv "
-        "without codes. The admin token comes from --token-file or $CHECKPOINT_ADMIN_TOKEN.",
-    )
-    q.add_argument("--inventory", required=True, metavar="CSV", help="the devices (UTF-8 CSV)")
-    q.add_argument("--collector", required=True, metavar="URL", help="https://host:port")
-    q.add_argument("--ca", required=True, metavar="F", help="the province CA to pin (PEM)")
-    q.add_argument("--out", required=True, metavar="DIR", help="where the bundles go")
-    q.add_argument(
-        "--token-file",
-        metavar="F",
-        help="the admin token (mode 0600; else $CHECKPOINT_ADMIN_TOKEN)",
-    )
-    q.add_argument(
-        "--expires-days",
-        type=code_days,
-        metavar="N",
-        help="how long the codes stay valid (default: the collector's, 7 days)",
-    )
-    q.add_argument("--force", action="store_true", help="replace bundles already in DIR")
-    q.add_argument("--json", action="store_true", help="the summary as one JSON object")
-    q.set_defaults(handler=cmd_provision_bundle)
-    q = actions.add_parser(
-        "apply",
-        parents=[common],
-        help="first boot: enroll with the boot partition's provision file, then delete it",
-        description="Set the hostname, enroll with the file's one-time code and pinned CA, give "
-        "the secrets to the daemon's user, and delete the file. Exit codes: 0 enrolled; 75 the "
-        "collector (or the clock) is not ready, try again later; 2 a bad file or option; 1 the "
-        "collector refused the code for good (make a new bundle).",
-    )
-    q.add_argument(
-        "file",
-        nargs="?",
-        metavar="FILE",
-        help="default: the first of /boot/firmware/checkpoint-provision.toml and"
-        " /boot/checkpoint-provision.toml",
-    )
-    q.add_argument(
-        "--root", default="/", metavar="DIR", help="where /etc and /boot are (default /)"
-    )
-    q.add_argument(
-        "--owner",
-        metavar="USER",
-        help="who gets the secrets when run as root (default: checkpoint, if that user exists)",
-    )
-    q.set_defaults(handler=cmd_provision_apply)
