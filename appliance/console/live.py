@@ -65,7 +65,7 @@ class Snapshot:
 
 
 def snapshot(config: Config, store: VisitLog | None, now: float | None = None) -> Snapshot:
-    from appliance.daemon import local_day_bounds
+    from appliance.core.days import local_day_bounds
     from appliance.inbox import rejected_requests, waiting_visitors
 
     now = time.time() if now is None else now
