@@ -600,3 +600,39 @@ def test_a_phone_at_the_desk_counts_once_when_ntp_steps_the_clock_by_days(
     # Observed before the step, recorded after it: the sensor's moment, at its true time.
     assert no_app[1] == pytest.approx(true_at["crossed"], abs=0.5)
     assert no_app[3:] == (1, 1)
+
+
+def test_the_clock_watch_asks_the_kernel_once_a_second_and_corrects_once_synchronised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from appliance.daemon.clocks import CLOCK_CHECK_S, ClockWatch
+
+    path = tmp_path / "visits.db"
+    record_before_sync(path, "before sync")
+    kernel = Kernel(synced=False)
+    monkeypatch.setattr(clock, "is_synchronized", kernel)
+    caplog.set_level(logging.INFO, logger="checkpoint")
+    log = VisitLog(path)
+    monotonic = [50.0]
+    watch = ClockWatch(log, monotonic=lambda: monotonic[0])
+    try:
+        watch.check()
+        watch.check()  # within the second: the last answer holds
+        assert kernel.calls == 1 and watch.clock_synced() is False
+        assert watch.health() == {"synchronized": False, "awaiting_correction": 1}
+        kernel.synced = True
+        watch.check()
+        assert watch.clock_synced() is False  # not asked again yet
+        monotonic[0] += CLOCK_CHECK_S
+        watch.check()
+        assert kernel.calls == 2 and watch.clock_synced() is True
+        assert watch.health() == {"synchronized": True, "awaiting_correction": 0}
+        assert "clock synchronised: corrected 1 records taken before sync" in caplog.messages
+        assert row(log, "before sync")["clock_synced"] == 1
+        # The simulated lobby's virtual clock is synchronised by definition.
+        kernel.synced = False
+        simulated = ClockWatch(log, simulated=True)
+        simulated.check()
+        assert simulated.clock_synced() is True and kernel.calls == 2
+    finally:
+        log.close()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -15,8 +16,8 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from uuid import uuid4
 
@@ -352,6 +353,36 @@ def test_bad_requests_are_rejected_and_never_block_the_ones_after(tmp_path: Path
         door.close()
 
 
+def test_a_request_that_cannot_be_removed_is_applied_once_and_then_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="checkpoint")
+    door = Applying(tmp_path)
+    db = door.db
+    try:
+        stuck_uuid, stuck = submit_visitor(db, validate(NAME), when=1597890600.0)
+        real_done = inbox.done
+
+        def cannot_remove(path: Path) -> None:
+            if path == stuck:
+                raise PermissionError(13, "Permission denied")
+            real_done(path)
+
+        monkeypatch.setattr(inbox, "done", cannot_remove)
+        door.apply()
+        assert inbox.pending(db) == [stuck]  # applied, but still there
+        later_uuid, _ = submit_visitor(db, validate("Lê Bình"), when=1597890700.0)
+        door.apply()
+        door.apply()
+        assert [row[0] for row in manual_rows(db)] == [stuck_uuid, later_uuid]
+        assert inbox.pending(db) == [stuck]  # not in anyone's way
+        recorded = [m for m in caplog.messages if m == "manual entry recorded from the console"]
+        assert len(recorded) == 2  # the stuck one was not applied again
+        assert sum("cannot remove it" in m for m in caplog.messages) == 1
+    finally:
+        door.close()
+
+
 # -- checkpoint log-visitor without a daemon ---------------------------------------------------
 
 
@@ -449,7 +480,10 @@ def running_status(data: Path) -> dict[str, Any] | None:
     return status if fresh and status is not None and status.get("state") == "running" else None
 
 
-class Running(SimpleNamespace):
+@dataclass(frozen=True)
+class Running:
+    """A daemon started as a real process for this module's tests."""
+
     config: Path
     data: Path
     db: Path
