@@ -863,3 +863,27 @@ def test_an_earlier_day_s_entry_says_which_day() -> None:
     today = feed_row(NOW - 60, uuid="new")
     lines = flat(screen(snap_of(running(), feed=[today, yesterday]), "vi"))
     assert "09:29:00" in lines and "19/08 09:30" in lines
+
+
+def test_the_screen_reader_opens_the_visit_log_once_the_daemon_has_made_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from appliance.config import load_config
+    from appliance.core.doorway import Entry
+    from appliance.daemon.readout import ScreenReader
+    from appliance.store import VisitLog
+
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path / "data"))
+    config = load_config(write_config(tmp_path))
+    with ScreenReader(config) as read:
+        first = read()  # the console started before the daemon: no visit log yet
+        assert first.feed == [] and first.store_error is None and first.status is None
+        log = VisitLog(config.storage.database)
+        log.record(Entry("early", "no_app", time.time() - 60, via_sensor=True))
+        log.flush()
+        log.close()
+        (row,) = read().feed
+        assert (row.uuid, row.kind, row.token, row.clock_synced) == ("early", "no_app", None, True)
+        assert read.visits is not None
+    assert read.visits is None  # closed with the console
+    read.close()  # and closing again is harmless

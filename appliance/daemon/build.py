@@ -110,10 +110,13 @@ def make_pipeline(
     config: Config,
     tokens: TokenMaker,
     clock: DoorClock,
-    parts: tuple[VisitLog, ClockWatch, SignalRelay],
+    *,
+    visits: VisitLog,
+    watch: ClockWatch,
+    signals: SignalRelay,
     door_tuning: DoorTuning,
 ) -> Pipeline:
-    visits, watch, signals = parts
+    """Decoders → presence tracker → doorway → visit log and signals."""
     classifier = Classifier(
         DecodeOptions(
             config.protocols.bluezone_ios_overflow_byte,
@@ -178,7 +181,8 @@ def build(
     # The simulated lobby has a two-beam door; a real one has what [gpio] sensor says.
     has_sensor = simulated or (config.gpio.enabled and config.gpio.sensor != "none")
     tuning = door_tuning or DoorTuning(sensor=has_sensor)
-    pipeline = make_pipeline(config, tokens, clock, (visits, watch, signals), tuning)
+    pipeline = make_pipeline(config, tokens, clock, visits=visits, watch=watch, signals=signals,
+                             door_tuning=tuning)  # fmt: skip
     errors = ErrorCount()
 
     def paper_visitor() -> None:
@@ -192,8 +196,8 @@ def build(
     door = open_door(config, pipeline, clock, paper_visitor)
     signals.door = door
     wiring = ble.Wiring(
-        pipeline, clock.door_now, clock.wall_of,
-        lambda: pipeline.tracker.utc_offset_s, errors.add,
+        pipeline, clock=clock.door_now, wall_of=clock.wall_of,
+        utc_offset=lambda: pipeline.tracker.utc_offset_s, on_error=errors.add,
     )  # fmt: skip
     source = ble.open_source(config.ble, wiring, simulate=simulated, speed=speed)
     status = StatusFile(status_path(config), simulated=simulated)
