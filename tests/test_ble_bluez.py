@@ -319,19 +319,19 @@ def test_empty_lobby_is_not_a_dead_radio(bluez: BluezMock) -> None:
 def test_a_wall_clock_stepped_by_days_does_not_make_a_busy_lobby_quiet(
     bluez: BluezMock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from appliance.ble.sources import BluezSource
     from appliance.config import load_config
-    from appliance.daemon import Daemon
+    from appliance.daemon import build
 
     true_time = time.time
     stale = {"s": 3 * 86400.0}  # fake-hwclock's wall clock, three days behind until NTP
     monkeypatch.setattr(time, "time", lambda: true_time() - stale["s"])
     monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path))
-    daemon = Daemon(load_config(write_bluez_config(tmp_path)))
-    daemon._build()
+    parts = build(load_config(write_bluez_config(tmp_path)))
 
     async def scenario() -> None:
-        supervisor = daemon.supervisor
-        assert supervisor is not None
+        assert isinstance(parts.source, BluezSource)
+        supervisor = parts.source.supervisor
         await supervisor.start()
         try:
             bluez.add_le_device(ANDROID, rssi=-60, service_uuids=[BLUEZONE_UUID],
@@ -339,7 +339,7 @@ def test_a_wall_clock_stepped_by_days_does_not_make_a_busy_lobby_quiet(
             await eventually(lambda: supervisor.scanner.state.reports >= 1)
             stale["s"] = 0.0  # NTP steps the clock; the phone advertised a moment ago
             await supervisor.check()
-            health = daemon._scanner_health()
+            health = parts.source.health()
             assert (health["state"], health["note"]) == ("ok", None)
             assert health["since"] == pytest.approx(true_time(), abs=30)  # a true wall time
         finally:
@@ -348,7 +348,7 @@ def test_a_wall_clock_stepped_by_days_does_not_make_a_busy_lobby_quiet(
     try:
         run(scenario)
     finally:
-        daemon.store.close()
+        parts.close()
 
 
 def test_beacon_advertises_the_checkpoint_id_and_rotates_at_the_quarter_hour(

@@ -22,19 +22,12 @@ import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
-from appliance.console import live
-from appliance.console.live import (
-    FEED_MAX,
-    HEALTH_PARTS,
-    MAX_ALERT_LINES,
-    SHORT_TOKEN,
-    Snapshot,
-    ask_visitor,
-    render,
-    snapshot,
-)
+from appliance.console import screen as screen_module
+from appliance.console.form import ask_visitor
+from appliance.console.screen import HEALTH_PARTS, MAX_ALERT_LINES, SHORT_TOKEN, render
+from appliance.console.snapshot import FEED_MAX, FeedRow, Snapshot
+from appliance.daemon.readout import read_snapshot
 from appliance.i18n import MESSAGES, text
-from appliance.store.visits import EntryRow
 
 REPO = Path(__file__).resolve().parent.parent
 ZONE = "Asia/Ho_Chi_Minh"
@@ -116,15 +109,22 @@ KINDS = ("app", "no_app", "app", "manual", "app", "no_app")
 PROTOCOLS = ("bluezone", "bluezone-ios", "gaen", "bluezone-legacy", "bluetrace")
 
 
-def busy_feed(n: int = 60) -> list[tuple[EntryRow, str | None]]:
+def feed_row(entered_at: float, kind: str = "no_app", **fields: Any) -> FeedRow:
+    fields.setdefault("uuid", f"uuid-{entered_at}")
+    fields.setdefault("protocol", None)
+    fields.setdefault("clock_synced", True)
+    return FeedRow(kind=kind, entered_at=entered_at, **fields)
+
+
+def busy_feed(n: int = 60) -> list[FeedRow]:
     """``n`` entries, newest first, 37 s apart, the newest 5 s ago."""
-    feed: list[tuple[EntryRow, str | None]] = []
+    feed: list[FeedRow] = []
     for i in range(n):
         kind = KINDS[i % len(KINDS)]
         protocol = PROTOCOLS[i % len(PROTOCOLS)] if kind == "app" else None
+        token = token_of(i) if kind == "app" else None
         entered = NOW - 5 - 37 * i
-        row = EntryRow(1000 - i, f"uuid-{i:04d}", kind, protocol, entered, None, True, True, None)
-        feed.append((row, token_of(i) if kind == "app" else None))
+        feed.append(feed_row(entered, kind, uuid=f"uuid-{i:04d}", protocol=protocol, token=token))
     return feed
 
 
@@ -266,13 +266,14 @@ def test_busy_hour(size: tuple[int, int], lang: str) -> None:
     assert len(rows) == bottom - top - 2
     assert len(rows) >= (12 if height == 25 else 27)
     # Local time, newest first, in the order of the feed.
-    expected = [datetime.fromtimestamp(e.entered_at, HANOI).strftime("%H:%M:%S") for e, _ in feed]
+    expected = [datetime.fromtimestamp(e.entered_at, HANOI).strftime("%H:%M:%S") for e in feed]
     assert times == expected[: len(times)]
     assert times[0] == "09:29:55"
     assert times == sorted(times, reverse=True)
     # A short token, enough to tell entries apart: never the whole token.
     shown = "\n".join(rows)
-    for i, (entry, token) in enumerate(feed):
+    for i, entry in enumerate(feed):
+        token = entry.token
         if token is None:
             continue
         assert token[SHORT_TOKEN + 1 :] not in "\n".join(lines)
@@ -377,14 +378,14 @@ def test_unsynchronised_clock_says_how_many_entries_wait_for_correction(lang: st
 
 def test_an_uncorrected_time_in_the_feed_is_shown_in_yellow() -> None:
     feed = busy_feed(2)
-    flagged = dataclasses.replace(feed[1][0], clock_synced=False)
-    snap = snap_of(running(), feed=[feed[0], (flagged, feed[1][1])])
+    flagged = dataclasses.replace(feed[1], clock_synced=False)
+    snap = snap_of(running(), feed=[feed[0], flagged])
     console = Console(record=True, width=80, height=25, color_system="standard",
                       force_terminal=True)  # fmt: skip
     console.print(render(snap, "vi", 80, 25))
     styled = console.export_text(styles=True)
     shown = [datetime.fromtimestamp(row.entered_at, HANOI).strftime("%H:%M:%S")
-             for row, _ in feed]  # fmt: skip
+             for row in feed]  # fmt: skip
     assert f"\x1b[33m{shown[1]}" in styled  # yellow
     assert f"\x1b[33m{shown[0]}" not in styled and shown[0] in styled
 
@@ -544,8 +545,11 @@ def used_keys(path: Path) -> set[str]:
     return set(re.findall(r"""\btext(?:_of)?\(\s*["']([A-Za-z0-9_]+)["']""", source))
 
 
+CONSOLE = sorted((REPO / "appliance/console").glob("*.py"))
+
+
 def test_every_text_used_is_in_the_catalogue() -> None:
-    used = used_keys(REPO / "appliance/console/live.py")
+    used = set().union(*(used_keys(path) for path in CONSOLE))
     assert len(used) > 30  # the regex really finds them
     used |= used_keys(REPO / "appliance/visitors.py")
     # Keys built at run time: health parts and states, signals, kinds, form fields.
@@ -553,7 +557,7 @@ def test_every_text_used_is_in_the_catalogue() -> None:
     used |= {"ok", "off", "error", "low", "starting", "offline", "unauthorised", "tls",
              "unsynchronised", "stopped", "greet", "prompt", "with_app", "no_app", "manual",
              "f_name", "f_org", "f_phone", "f_purpose"}  # fmt: skip
-    if '"unknown"' in (REPO / "appliance/console/live.py").read_text(encoding="utf-8"):
+    if any('"unknown"' in path.read_text(encoding="utf-8") for path in CONSOLE):
         used.add("unknown")  # the health of a daemon that is not running
     missing = sorted(k for k in used if k not in MESSAGES)
     assert not missing
@@ -635,7 +639,7 @@ def test_form_cancelled(stop: BaseException) -> None:
     assert ask_visitor("vi", script.ask, script.say) is None
 
 
-# -- snapshot() from a real visit log ----------------------------------------------------------
+# -- read_snapshot() from a real visit log -----------------------------------------------------
 
 
 def write_config(tmp_path: Path) -> Path:
@@ -687,12 +691,12 @@ def test_snapshot_reads_what_the_daemon_wrote_without_a_write_lock(
 
     store = VisitLog(db, readonly=True, check=False)
     try:
-        snap = snapshot(config, store, now=NOW)
+        snap = read_snapshot(config, store, now=NOW)
         assert snap.agency == AGENCY and snap.door == DOOR and snap.timezone == ZONE
         assert snap.status is not None and snap.status["running"] is True
         assert snap.today == {"app": 1, "no_app": 1, "manual": 1}
-        assert [e.uuid for e, _ in snap.feed] == ["manual-1", "noapp-1", "app-1", "yesterday"]
-        assert dict((e.uuid, t) for e, t in snap.feed)["app-1"] == token
+        assert [e.uuid for e in snap.feed] == ["manual-1", "noapp-1", "app-1", "yesterday"]
+        assert {e.uuid: e.token for e in snap.feed}["app-1"] == token
         assert len(snap.feed) <= FEED_MAX
         assert [a["id"] for a in snap.alerts] == [EXPOSURE["id"]]
         assert snap.alerts[0]["details"] == EXPOSURE["details"]
@@ -727,7 +731,7 @@ def test_snapshot_reads_what_the_daemon_wrote_without_a_write_lock(
         finally:
             writer.close()
         reading.fetchall()
-        assert snapshot(config, store, now=NOW).today["no_app"] == 2
+        assert read_snapshot(config, store, now=NOW).today["no_app"] == 2
     finally:
         store.close()
 
@@ -739,7 +743,7 @@ def test_snapshot_without_a_log_or_a_status(
 
     monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path / "data"))
     config = load_config(write_config(tmp_path))
-    snap = snapshot(config, None, now=NOW)
+    snap = read_snapshot(config, None, now=NOW)
     assert snap.status is None and snap.feed == [] and snap.waiting == 0
     assert snap.beacon == {"state": "stopped"}  # configured, but not reporting
     lines = screen(snap, "en", 80, 25)
@@ -749,7 +753,7 @@ def test_snapshot_without_a_log_or_a_status(
 
 def test_live_module_constants_are_sane() -> None:
     assert MAX_ALERT_LINES >= 2 and SHORT_TOKEN < 16
-    assert live.HEALTH_PARTS == ("scanner", "beacon", "sync", "clock", "disk")
+    assert screen_module.HEALTH_PARTS == ("scanner", "beacon", "sync", "clock", "disk")
 
 
 def test_exposure_alerts_newest_first_and_scanner_states_in_the_reader_s_language() -> None:
@@ -791,7 +795,7 @@ def test_old_alerts_leave_the_screen(tmp_path: Path) -> None:
     outbox.close()
     log = VisitLog(db, readonly=True)
     try:
-        from appliance.console.live import ALERT_SHOWN_DAYS
+        from appliance.console.snapshot import ALERT_SHOWN_DAYS
 
         shown = log.alerts(5, since=NOW - ALERT_SHOWN_DAYS * 86400)
     finally:
@@ -855,7 +859,31 @@ def test_small_and_large_screens_still_fit(size: tuple[int, int]) -> None:
 
 
 def test_an_earlier_day_s_entry_says_which_day() -> None:
-    yesterday = EntryRow(9, "old", "no_app", None, NOW - 86400, None, True, True, None)
-    today = EntryRow(8, "new", "no_app", None, NOW - 60, None, True, True, None)
-    lines = flat(screen(snap_of(running(), feed=[(today, None), (yesterday, None)]), "vi"))
+    yesterday = feed_row(NOW - 86400, uuid="old")
+    today = feed_row(NOW - 60, uuid="new")
+    lines = flat(screen(snap_of(running(), feed=[today, yesterday]), "vi"))
     assert "09:29:00" in lines and "19/08 09:30" in lines
+
+
+def test_the_screen_reader_opens_the_visit_log_once_the_daemon_has_made_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from appliance.config import load_config
+    from appliance.core.doorway import Entry
+    from appliance.daemon.readout import ScreenReader
+    from appliance.store import VisitLog
+
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path / "data"))
+    config = load_config(write_config(tmp_path))
+    with ScreenReader(config) as read:
+        first = read()  # the console started before the daemon: no visit log yet
+        assert first.feed == [] and first.store_error is None and first.status is None
+        log = VisitLog(config.storage.database)
+        log.record(Entry("early", "no_app", time.time() - 60, via_sensor=True))
+        log.flush()
+        log.close()
+        (row,) = read().feed
+        assert (row.uuid, row.kind, row.token, row.clock_synced) == ("early", "no_app", None, True)
+        assert read.visits is not None
+    assert read.visits is None  # closed with the console
+    read.close()  # and closing again is harmless

@@ -202,3 +202,136 @@ def test_daemon_applies_retention_at_start_and_closes_stale_stays(daemon) -> Non
     conn.close()
     assert "unsynced" in left  # never dropped before the collector has it
     assert left["open"] is not None  # the stay a crash left open was closed
+
+
+# -- the daemon's parts, in-process -----------------------------------------------------------
+
+
+def door_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str = "none"):  # type: ignore[no-untyped-def]
+    """A door with no radio (or the simulated lobby) and no lights, on a real visit log."""
+    from appliance.config import load_config
+
+    config = tmp_path / "checkpoint.toml"
+    config.write_text(
+        '[checkpoint]\nid = "TQ-TEST-01"\nagency = "Sở Thông tin và Truyền thông"\n'
+        '[storage]\ndatabase = "data/visits.db"\n[privacy]\nkey_file = "data/province.key"\n'
+        f'[ble]\nsource = "{source}"\n[gpio]\nenabled = false\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "data").mkdir(exist_ok=True)
+    (tmp_path / "data" / "province.key").write_bytes(b"k" * 32)
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path / "data"))
+    return load_config(config)
+
+
+@pytest.mark.parametrize(
+    ("source", "simulate", "expected"),
+    [("none", False, "NoSource"), ("simulate", False, "SimulatedSource"),
+     ("none", True, "SimulatedSource"), ("bluez", False, "BluezSource")],
+)  # fmt: skip
+def test_open_source_picks_the_source_and_imports_bleak_only_for_bluez(
+    tmp_path: Path, source: str, simulate: bool, expected: str
+) -> None:
+    code = (
+        "import sys\n"
+        "from appliance.ble import Wiring, open_source\n"
+        "from appliance.config import BleSection\n"
+        "class Sink:\n"
+        "    on_needs_gatt = None\n"
+        "    def on_sighting(self, s): pass\n"
+        "    def on_sensor(self, e): pass\n"
+        "    def identify(self, protocol, address, raw, now): pass\n"
+        "sink = Sink()\n"
+        f"source = open_source(BleSection(source={source!r}), Wiring(sink, lambda: 0.0),"
+        f" simulate={simulate})\n"
+        "print(type(source).__name__, source.name, 'bleak' in sys.modules,"
+        " sink.on_needs_gatt is not None)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    name, source_name, bleak, gatt = proc.stdout.split()
+    assert name == expected
+    assert source_name == {"NoSource": "none", "SimulatedSource": "simulate"}.get(name, "bluez")
+    assert bleak == str(expected == "BluezSource")  # imported only when it is BlueZ
+    assert gatt == str(expected == "BluezSource")  # iPhones are read over GATT by default
+
+
+def test_one_ticker_round_commits_applies_the_inbox_and_writes_the_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from appliance import inbox
+    from appliance.daemon import build
+    from appliance.daemon.ticker import Ticker
+    from appliance.visitors import submit_visitor, validate
+
+    parts = build(door_config(tmp_path, monkeypatch))
+    monotonic = [1000.0]
+    ticker = Ticker(parts, monotonic=lambda: monotonic[0])
+    try:
+        db = parts.config.storage.database
+        entry_uuid, _request = submit_visitor(db, validate("Trần Thị Mai"))
+        inbox.submit(db, "mute", {"minutes": 5})
+        ticker.step()
+        assert inbox.pending(db) == []
+        assert committed(db) == {entry_uuid}
+        status = status_of(tmp_path)
+        assert status is not None and status["state"] == "running"
+        assert status["today"] == {"app": 0, "no_app": 0, "manual": 1}
+        assert status["health"]["scanner"] == {"state": "ok", "source": "none"}  # type: ignore[index]
+        assert status["health"]["clock"]["awaiting_correction"] is not None  # type: ignore[index]
+        assert status["door"]["muted_until"] > time.time() + 4 * 60  # type: ignore[index]
+        # Within the same second nothing is committed or written again.
+        written = (tmp_path / "data" / "status.json").stat().st_mtime_ns
+        submit_visitor(db, validate("Lê Văn Nam"))
+        ticker.step()
+        assert len(inbox.pending(db)) == 1
+        assert (tmp_path / "data" / "status.json").stat().st_mtime_ns == written
+        monotonic[0] += 1.0
+        ticker.step()
+        assert inbox.pending(db) == [] and len(committed(db)) == 2
+        # The collector's heartbeat repeats the status without the sync part.
+        heartbeat = parts.status.heartbeat()
+        assert heartbeat["today"]["manual"] == 2 and heartbeat["simulated"] is False
+        assert "sync" not in heartbeat["health"] and "scanner" in heartbeat["health"]
+    finally:
+        parts.close()
+
+
+def test_the_simulated_lobby_feeds_its_sink_and_counts_what_fails(tmp_path: Path) -> None:
+    import asyncio
+
+    from appliance.ble.simulated import PacedClock, SimulatedSource
+    from appliance.models import SensorEvent, Sighting
+
+    class Sink:
+        def __init__(self) -> None:
+            self.sightings: list[Sighting] = []
+            self.crossings: list[SensorEvent] = []
+
+        def on_sighting(self, sighting: Sighting) -> None:
+            self.sightings.append(sighting)
+            if len(self.sightings) % 100 == 0:
+                raise RuntimeError("a bug in the pipeline")
+
+        def on_sensor(self, event: SensorEvent) -> None:
+            self.crossings.append(event)
+
+    sink, errors = Sink(), []
+    source = SimulatedSource(sink, clock=PacedClock(speed=1.0).now,
+                             on_error=lambda: errors.append(1))  # fmt: skip
+
+    async def scenario() -> None:
+        await source.start()
+        running = asyncio.create_task(source.run())
+        await asyncio.sleep(0.5)  # the lobby's first quarter-hour is replayed at once
+        assert source.health() == {"state": "ok", "source": "simulate"}
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await source.close()
+
+    asyncio.run(scenario())
+    assert len(sink.sightings) >= 200 and sink.crossings
+    assert len(errors) == len(sink.sightings) // 100  # each failure counted, none fatal
+    times = [s.time for s in sink.sightings]
+    assert times == sorted(times) and times[-1] <= time.time() + 1
+    assert source.health()["state"] == "error"  # once stopped, the status says so

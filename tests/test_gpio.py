@@ -276,10 +276,8 @@ def test_with_gpio_disabled_gpiozero_is_never_imported(tmp_path: Any) -> None:
     code = (
         "import sys, asyncio\n"
         "from appliance.config import load_config\n"
-        "from appliance.daemon import Daemon\n"
-        f"d = Daemon(load_config({str(config)!r}), simulate=True)\n"
-        "d._build()\n"
-        "d.store.close()\n"
+        "from appliance.daemon import build\n"
+        f"build(load_config({str(config)!r}), simulate=True).close()\n"
         "assert 'gpiozero' not in sys.modules, 'gpiozero imported'\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

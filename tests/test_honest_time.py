@@ -444,18 +444,19 @@ def test_the_daemon_corrects_once_the_clock_is_synchronised(
     kernel = Kernel(synced=False)
     monkeypatch.setattr(clock, "is_synchronized", kernel)
     caplog.set_level(logging.INFO, logger="checkpoint")
-    daemon = Daemon(config)
+    daemon = Daemon.from_config(config)
+    parts = daemon.parts
     statuses: list[dict[str, Any]] = []
 
     async def scenario() -> None:
         running = asyncio.create_task(daemon.run())
         await asyncio.sleep(2.5)
         statuses.append(json.loads((tmp_path / "status.json").read_text()))
-        daemon.store.add_manual("Nguyễn Văn Khách", clock_synced=daemon.pipeline.clock_synced())
+        parts.visits.add_manual("Nguyễn Văn Khách", clock_synced=parts.watch.synced)
         kernel.synced = True  # NTP has set the clock
         await asyncio.sleep(2.5)
         statuses.append(json.loads((tmp_path / "status.json").read_text()))
-        daemon._stop.set()
+        daemon.stop()
         assert await running == 0
 
     asyncio.run(scenario())
@@ -477,20 +478,19 @@ def test_the_daemon_corrects_once_the_clock_is_synchronised(
 def test_a_daemon_started_after_sync_corrects_what_its_last_run_left(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from appliance.daemon import Daemon
+    from appliance.daemon import build
 
     config = door_unit(tmp_path, monkeypatch)
     record_before_sync(config.storage.database, "left by the last run")
     monkeypatch.setattr(clock, "is_synchronized", Kernel(synced=True))
     caplog.set_level(logging.INFO, logger="checkpoint")
-    daemon = Daemon(config)
-    daemon._build()  # start-up, before any tick: nothing waits for the network
+    parts = build(config)  # start-up, before any tick: nothing waits for the network
     try:
         assert "clock synchronised: corrected 1 records taken before sync" in caplog.messages
-        assert daemon.store.awaiting_clock_correction(clock.boot_id()) == 0
-        assert daemon._clock_health() == {"synchronized": True, "awaiting_correction": 0}
+        assert parts.visits.awaiting_clock_correction(clock.boot_id()) == 0
+        assert parts.watch.health() == {"synchronized": True, "awaiting_correction": 0}
     finally:
-        daemon.store.close()
+        parts.close()
 
 
 # -- the door's session clock -----------------------------------------------------------------
@@ -537,9 +537,8 @@ def test_a_visit_observed_before_the_step_and_recorded_after_gets_its_true_time(
 def test_a_phone_at_the_desk_counts_once_when_ntp_steps_the_clock_by_days(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import appliance.daemon as daemon_module
     from appliance.core.doorway import DoorTuning
-    from appliance.daemon import Daemon
+    from appliance.daemon import Daemon, build
     from appliance.models import SensorEvent, Sighting
     from appliance.protocols import frames
 
@@ -549,10 +548,10 @@ def test_a_phone_at_the_desk_counts_once_when_ntp_steps_the_clock_by_days(
     monkeypatch.setattr(time, "time", lambda: true_time() - stale["s"])
     kernel = Kernel(synced=False)
     monkeypatch.setattr(clock, "is_synchronized", kernel)
-    # A door with a presence sensor (a real one would be on GPIO pins).
-    monkeypatch.setattr(daemon_module, "DoorTuning", lambda sensor: DoorTuning(sensor=True))
     desk_phone = frames.bluezone_android(bytes(range(12)))
-    daemon = Daemon(config)
+    # A door with a presence sensor (a real one would be on GPIO pins).
+    daemon = Daemon(build(config, door_tuning=DoorTuning(sensor=True)))
+    pipeline, door_now = daemon.parts.pipeline, daemon.parts.clock.door_now
     true_at: dict[str, float] = {}
 
     def entries() -> list[tuple[Any, ...]]:
@@ -569,15 +568,14 @@ def test_a_phone_at_the_desk_counts_once_when_ntp_steps_the_clock_by_days(
         """The phone at the desk advertises, as bleak's callback would hand it on."""
         end = asyncio.get_running_loop().time() + seconds
         while asyncio.get_running_loop().time() < end:
-            daemon.pipeline.on_sighting(Sighting(daemon.core_now(), "4A:00:00:00:00:01", -50,
-                                                 desk_phone))  # fmt: skip
+            pipeline.on_sighting(Sighting(door_now(), "4A:00:00:00:00:01", -50, desk_phone))
             await asyncio.sleep(0.2)
 
     async def scenario() -> None:
         running = asyncio.create_task(daemon.run())
         await asyncio.sleep(0.6)
         true_at["arrived"] = true_time()
-        daemon.pipeline.on_sensor(SensorEvent(daemon.core_now(), "in"))
+        pipeline.on_sensor(SensorEvent(door_now(), "in"))
         for _ in range(20):  # the phone's entry is decided and written, before sync
             await near(0.5)
             if entries():
@@ -585,12 +583,12 @@ def test_a_phone_at_the_desk_counts_once_when_ntp_steps_the_clock_by_days(
         assert [(k, synced) for k, _, _, synced, _ in entries()] == [("app", 0)]
         # Someone without the app comes in; in the same second NTP steps the clock by days.
         true_at["crossed"] = true_time()
-        daemon.pipeline.on_sensor(SensorEvent(daemon.core_now(), "in"))
+        pipeline.on_sensor(SensorEvent(door_now(), "in"))
         stale["s"] = 0.0
         kernel.synced = True
         await near(3.0)  # the phone stays at the desk across the step
         true_at["stopped"] = true_time()
-        daemon._stop.set()  # the crossing is decided at shutdown, after the step
+        daemon.stop()  # the crossing is decided at shutdown, after the step
         assert await running == 0
 
     asyncio.run(scenario())
@@ -602,3 +600,39 @@ def test_a_phone_at_the_desk_counts_once_when_ntp_steps_the_clock_by_days(
     # Observed before the step, recorded after it: the sensor's moment, at its true time.
     assert no_app[1] == pytest.approx(true_at["crossed"], abs=0.5)
     assert no_app[3:] == (1, 1)
+
+
+def test_the_clock_watch_asks_the_kernel_once_a_second_and_corrects_once_synchronised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from appliance.daemon.clocks import CLOCK_CHECK_S, ClockWatch
+
+    path = tmp_path / "visits.db"
+    record_before_sync(path, "before sync")
+    kernel = Kernel(synced=False)
+    monkeypatch.setattr(clock, "is_synchronized", kernel)
+    caplog.set_level(logging.INFO, logger="checkpoint")
+    log = VisitLog(path)
+    monotonic = [50.0]
+    watch = ClockWatch(log, monotonic=lambda: monotonic[0])
+    try:
+        watch.check()
+        watch.check()  # within the second: the last answer holds
+        assert kernel.calls == 1 and watch.clock_synced() is False
+        assert watch.health() == {"synchronized": False, "awaiting_correction": 1}
+        kernel.synced = True
+        watch.check()
+        assert watch.clock_synced() is False  # not asked again yet
+        monotonic[0] += CLOCK_CHECK_S
+        watch.check()
+        assert kernel.calls == 2 and watch.clock_synced() is True
+        assert watch.health() == {"synchronized": True, "awaiting_correction": 0}
+        assert "clock synchronised: corrected 1 records taken before sync" in caplog.messages
+        assert row(log, "before sync")["clock_synced"] == 1
+        # The simulated lobby's virtual clock is synchronised by definition.
+        kernel.synced = False
+        simulated = ClockWatch(log, simulated=True)
+        simulated.check()
+        assert simulated.clock_synced() is True and kernel.calls == 2
+    finally:
+        log.close()

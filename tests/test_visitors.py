@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -15,14 +16,15 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from uuid import uuid4
 
 import pytest
 
 from appliance import inbox
+from appliance.daemon.applier import InboxApplier
 from appliance.errors import UsageError, VisitorError
 from appliance.i18n import text
 from appliance.store import VisitLog
@@ -249,23 +251,26 @@ def test_a_request_another_reader_took_is_not_an_error(tmp_path: Path) -> None:
 # -- how the daemon applies requests (in-process) ----------------------------------------------
 
 
-def applier(tmp_path: Path) -> tuple[Any, Callable[[], None]]:
-    """A Daemon with only what ``_inbox`` uses: the real method on a real visit log."""
-    from appliance.daemon import Daemon
+class Applying:
+    """The daemon's inbox applier on a real visit log, and the clock state it is told."""
 
-    db = tmp_path / "data" / "visits.db"
-    fake = SimpleNamespace(
-        config=SimpleNamespace(
-            storage=SimpleNamespace(database=db), gpio=SimpleNamespace(mute_minutes=10.0)
-        ),
-        store=VisitLog(db),
-        pipeline=SimpleNamespace(clock_synced=lambda: True),
-        door=None,
-        muted_until=0.0,
-        _stuck=set(),
-    )
-    fake._done = lambda path: Daemon._done(fake, path)  # type: ignore[arg-type]
-    return fake, lambda: Daemon._inbox(fake)  # type: ignore[arg-type]
+    def __init__(self, tmp_path: Path) -> None:
+        self.db = tmp_path / "data" / "visits.db"
+        self.visits = VisitLog(self.db)
+        self.synced = True
+        self.applier = InboxApplier(
+            self.db, self.visits, mute_minutes=10.0, clock_synced=lambda: self.synced
+        )
+
+    @property
+    def muted_until(self) -> float:
+        return self.applier.muted_until
+
+    def apply(self) -> None:
+        self.applier.apply()
+
+    def close(self) -> None:
+        self.visits.close()
 
 
 def manual_rows(db: Path) -> list[tuple[str, str, str | None, str | None, float]]:
@@ -280,8 +285,8 @@ def manual_rows(db: Path) -> list[tuple[str, str, str | None, str | None, float]
 
 
 def test_a_request_applied_twice_is_one_entry(tmp_path: Path) -> None:
-    fake, apply = applier(tmp_path)
-    db = fake.config.storage.database
+    door = Applying(tmp_path)
+    db, apply = door.db, door.apply
     try:
         visitor = validate(NAME, phone="0912345678")
         entry_uuid, _request = submit_visitor(db, visitor, when=1597890600.0)
@@ -294,9 +299,9 @@ def test_a_request_applied_twice_is_one_entry(tmp_path: Path) -> None:
         apply()
         assert inbox.pending(db) == []
         assert manual_rows(db) == [(entry_uuid, NAME, None, "0912345678", 1597890600.0)]
-        assert fake.store.total() == 1
+        assert door.visits.total() == 1
     finally:
-        fake.store.close()
+        door.close()
 
 
 def test_add_manual_with_the_same_uuid_twice_is_one_entry(tmp_path: Path) -> None:
@@ -315,8 +320,8 @@ def test_add_manual_with_the_same_uuid_twice_is_one_entry(tmp_path: Path) -> Non
 
 
 def test_bad_requests_are_rejected_and_never_block_the_ones_after(tmp_path: Path) -> None:
-    fake, apply = applier(tmp_path)
-    db = fake.config.storage.database
+    door = Applying(tmp_path)
+    db, apply = door.db, door.apply
     directory = inbox.inbox_dir(db)
     try:
         directory.mkdir(parents=True)
@@ -343,9 +348,39 @@ def test_bad_requests_are_rejected_and_never_block_the_ones_after(tmp_path: Path
         assert listing(directory / inbox.REJECTED) == sorted(bad)
         assert inbox.pending(db) == []
         assert [row[0] for row in manual_rows(db)] == [entry_uuid]
-        assert before + 5 * 60 <= fake.muted_until <= time.time() + 5 * 60
+        assert before + 5 * 60 <= door.muted_until <= time.time() + 5 * 60
     finally:
-        fake.store.close()
+        door.close()
+
+
+def test_a_request_that_cannot_be_removed_is_applied_once_and_then_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="checkpoint")
+    door = Applying(tmp_path)
+    db = door.db
+    try:
+        stuck_uuid, stuck = submit_visitor(db, validate(NAME), when=1597890600.0)
+        real_done = inbox.done
+
+        def cannot_remove(path: Path) -> None:
+            if path == stuck:
+                raise PermissionError(13, "Permission denied")
+            real_done(path)
+
+        monkeypatch.setattr(inbox, "done", cannot_remove)
+        door.apply()
+        assert inbox.pending(db) == [stuck]  # applied, but still there
+        later_uuid, _ = submit_visitor(db, validate("Lê Bình"), when=1597890700.0)
+        door.apply()
+        door.apply()
+        assert [row[0] for row in manual_rows(db)] == [stuck_uuid, later_uuid]
+        assert inbox.pending(db) == [stuck]  # not in anyone's way
+        recorded = [m for m in caplog.messages if m == "manual entry recorded from the console"]
+        assert len(recorded) == 2  # the stuck one was not applied again
+        assert sum("cannot remove it" in m for m in caplog.messages) == 1
+    finally:
+        door.close()
 
 
 # -- checkpoint log-visitor without a daemon ---------------------------------------------------
@@ -445,7 +480,10 @@ def running_status(data: Path) -> dict[str, Any] | None:
     return status if fresh and status is not None and status.get("state") == "running" else None
 
 
-class Running(SimpleNamespace):
+@dataclass(frozen=True)
+class Running:
+    """A daemon started as a real process for this module's tests."""
+
     config: Path
     data: Path
     db: Path
@@ -548,8 +586,8 @@ def test_a_visitor_typed_before_sync_carries_the_boot_clock_and_gets_the_true_ti
 ) -> None:
     from appliance import clock
 
-    fake, apply = applier(tmp_path)
-    db = fake.config.storage.database
+    door = Applying(tmp_path)
+    db, apply = door.db, door.apply
     try:
         entry_uuid, path = submit_visitor(db, validate(NAME))
         request = json.loads(path.read_text(encoding="utf-8"))
@@ -569,51 +607,53 @@ def test_a_visitor_typed_before_sync_carries_the_boot_clock_and_gets_the_true_ti
         assert manual_rows(db)[-1][0] == ahead
         assert manual_rows(db)[-1][4] == pytest.approx(time.time(), abs=5)
         # Applied while the clock is still wrong: flagged, with what corrects it later.
-        fake.pipeline = SimpleNamespace(clock_synced=lambda: False)
+        door.synced = False
         second, _ = submit_visitor(db, validate(NAME))
         apply()
-        boot = fake.store.db.execute(
+        conn = sqlite3.connect(db)
+        boot = conn.execute(
             "SELECT clock_synced, boot_id, entered_boot_s FROM entries WHERE uuid = ?", (second,)
         ).fetchone()
+        conn.close()
         assert boot[:2] == (0, clock.boot_id()) and boot[2] == pytest.approx(
             clock.boottime(), abs=5
         )
     finally:
-        fake.store.close()
+        door.close()
 
 
 def test_a_mute_read_late_mutes_only_for_what_is_left(tmp_path: Path) -> None:
-    fake, apply = applier(tmp_path)
-    db = fake.config.storage.database
+    door = Applying(tmp_path)
+    db, apply = door.db, door.apply
     try:
         inbox.submit(db, "mute", {"minutes": 30, "at": time.time() - 3600})  # an hour ago
         apply()
-        assert fake.muted_until == 0.0 and inbox.pending(db) == []
+        assert door.muted_until == 0.0 and inbox.pending(db) == []
         asked = time.time() - 600  # ten minutes ago: twenty are left
         inbox.submit(db, "mute", {"minutes": 30, "at": asked})
         apply()
-        assert fake.muted_until == pytest.approx(asked + 1800)
+        assert door.muted_until == pytest.approx(asked + 1800)
         inbox.submit(db, "mute", {"minutes": True})  # not a number of minutes
         apply()
         assert len(list((inbox.inbox_dir(db) / inbox.REJECTED).iterdir())) == 1
     finally:
-        fake.store.close()
+        door.close()
 
 
 def test_requests_with_unbelievable_times_are_refused_or_clamped(tmp_path: Path) -> None:
-    fake, apply = applier(tmp_path)
-    db = fake.config.storage.database
+    door = Applying(tmp_path)
+    db, apply = door.db, door.apply
     try:
         for at in (True, "1597890600", 1e12, -5):
             inbox.submit(db, "manual", {"uuid": str(uuid4()), "at": at, "name": NAME})
         apply()
-        assert fake.store.total() == 0
+        assert door.visits.total() == 0
         assert len(list((inbox.inbox_dir(db) / inbox.REJECTED).iterdir())) == 4
         inbox.submit(db, "mute", {"minutes": 5, "at": 1e12})  # a time from the far future
         apply()
-        assert time.time() < fake.muted_until <= time.time() + 5 * 60 + 1  # counted from now
+        assert time.time() < door.muted_until <= time.time() + 5 * 60 + 1  # counted from now
     finally:
-        fake.store.close()
+        door.close()
 
 
 def test_refused_requests_expire_with_retention(tmp_path: Path) -> None:

@@ -161,47 +161,56 @@ class _Phone:
 
     def frame(self, t: float) -> tuple[str, bytes]:
         """(MAC, advertising data) sent at time ``t``."""
-        kind = self.kind
-        if kind.startswith("android"):
-            # A new MAC whenever advertising restarts: each duty cycle, or every 15 min.
-            epoch = (
-                int((t - self.duty_phase) // (2 * ANDROID_DUTY_S))
-                if kind != "android-fg"
-                else int(t // IPHONE_MAC_PERIOD_S)
-            )
-            if epoch != self.mac_epoch:
-                self.mac_epoch, self.mac = epoch, self._new_mac()
-            if kind == "android-307" and self.rng.random() < 0.3:
-                return self.mac, frames.bluezone_beacon()
-            raw = self._bluezone_id(t)
-            self.sent.add(("bluezone", raw))
-            return self.mac, frames.bluezone_android(raw)
-        if kind.startswith("iphone"):
-            epoch = int((t + self.duty_phase * 20) // IPHONE_MAC_PERIOD_S)
-            if epoch != self.mac_epoch:
-                self.mac_epoch, self.mac = epoch, self._new_mac()
-            if self.rng.random() < 0.4:  # the iPhone's own Continuity chatter
-                return self.mac, frames.apple_nearby_info(self.nearby_status)
-            if kind == "iphone-fg":
-                return self.mac, frames.bluezone_ios_foreground()
-            return self.mac, frames.bluezone_ios_background()
-        if kind.startswith("gaen"):
-            if t >= self.next_gaen_rotation:
-                self.next_gaen_rotation = t + self.rng.uniform(*GAEN_ROTATION_S)
-                self.mac = self._new_mac()
-                self.rpi = gaen_keys.rpis(
-                    self.tek, gaen_keys.interval_of(datetime.fromtimestamp(t, UTC)), 1
-                )[0]
-            self.sent.add(("gaen", self.rpi))
-            if kind == "gaen-iphone" and self.rng.random() < 0.3:
-                return self.mac, frames.apple_nearby_info(self.nearby_status)
-            return self.mac, frames.gaen(self.rpi)
+        if self.kind.startswith("android"):
+            return self._android_frame(t)
+        if self.kind.startswith("iphone"):
+            return self._iphone_frame(t)
+        if self.kind.startswith("gaen"):
+            return self._gaen_frame(t)
         # No app: an iPhone's Continuity messages, or an Android's Fast Pair / nothing useful.
-        if kind == "plain-iphone":
+        if self.kind == "plain-iphone":
             return self.mac, frames.apple_nearby_info(self.nearby_status)
         return self.mac, frames.flags() + frames.uuid16_list(0xFE2C) + frames.service_data16(
             0xFE2C, b"\x00\xb7\x27"
         )
+
+    def _android_frame(self, t: float) -> tuple[str, bytes]:
+        kind = self.kind
+        # A new MAC whenever advertising restarts: each duty cycle, or every 15 min.
+        epoch = (
+            int((t - self.duty_phase) // (2 * ANDROID_DUTY_S))
+            if kind != "android-fg"
+            else int(t // IPHONE_MAC_PERIOD_S)
+        )
+        if epoch != self.mac_epoch:
+            self.mac_epoch, self.mac = epoch, self._new_mac()
+        if kind == "android-307" and self.rng.random() < 0.3:
+            return self.mac, frames.bluezone_beacon()
+        raw = self._bluezone_id(t)
+        self.sent.add(("bluezone", raw))
+        return self.mac, frames.bluezone_android(raw)
+
+    def _iphone_frame(self, t: float) -> tuple[str, bytes]:
+        epoch = int((t + self.duty_phase * 20) // IPHONE_MAC_PERIOD_S)
+        if epoch != self.mac_epoch:
+            self.mac_epoch, self.mac = epoch, self._new_mac()
+        if self.rng.random() < 0.4:  # the iPhone's own Continuity chatter
+            return self.mac, frames.apple_nearby_info(self.nearby_status)
+        if self.kind == "iphone-fg":
+            return self.mac, frames.bluezone_ios_foreground()
+        return self.mac, frames.bluezone_ios_background()
+
+    def _gaen_frame(self, t: float) -> tuple[str, bytes]:
+        if t >= self.next_gaen_rotation:
+            self.next_gaen_rotation = t + self.rng.uniform(*GAEN_ROTATION_S)
+            self.mac = self._new_mac()
+            self.rpi = gaen_keys.rpis(
+                self.tek, gaen_keys.interval_of(datetime.fromtimestamp(t, UTC)), 1
+            )[0]
+        self.sent.add(("gaen", self.rpi))
+        if self.kind == "gaen-iphone" and self.rng.random() < 0.3:
+            return self.mac, frames.apple_nearby_info(self.nearby_status)
+        return self.mac, frames.gaen(self.rpi)
 
 
 class Lobby:

@@ -29,15 +29,16 @@ def register(subparsers: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from appliance.console.live import run_console
+    from appliance.console.live import export_screen, run_console
+    from appliance.daemon.readout import ScreenReader
 
-    if args.export:
-        from appliance.console.live import export_screen
-
-        width, height = args.size
-        export_screen(config_of(args), args.export, lang=args.lang, width=width, height=height)
-        return 0
-    return run_console(config_of(args), once=args.once, duration=args.duration, lang=args.lang)
+    config = config_of(args)
+    with ScreenReader(config) as read:
+        if args.export:
+            width, height = args.size
+            export_screen(config, read(), args.export, lang=args.lang, width=width, height=height)
+            return 0
+        return run_console(config, read, once=args.once, duration=args.duration, lang=args.lang)
 
 
 def screen_size(text: str) -> tuple[int, int]:

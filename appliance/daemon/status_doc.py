@@ -1,0 +1,139 @@
+"""The status document: what the daemon tells `checkpoint status`, the console and, without
+personal data, the collector's heartbeat, assembled from its parts about once a second."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from appliance import __version__
+from appliance.core.days import local_day_bounds
+from appliance.status import write_status
+
+if TYPE_CHECKING:
+    from appliance.daemon.build import Parts
+
+log = logging.getLogger("checkpoint")
+
+DISK_LOW_BYTES = 50 * 1024 * 1024  # below this, warn: SQLite needs room for its journal
+
+
+class StatusFile:
+    """Where the status goes, and the last document written (the heartbeat repeats it)."""
+
+    def __init__(self, path: Path, *, simulated: bool, started_at: float | None = None) -> None:
+        self.path = path
+        self.simulated = simulated
+        self.started_at = time.time() if started_at is None else started_at
+        self.last: dict[str, Any] = {}
+
+    def write(self, document: dict[str, Any]) -> None:
+        self.last = document
+        try:
+            write_status(self.path, document)
+        except OSError as exc:
+            log.warning("cannot write status file %s: %s", self.path, exc)
+
+    def heartbeat(self) -> dict[str, Any]:
+        """What the collector is told in the heartbeat: the last status, no personal data."""
+        status = self.last
+        return {
+            "version": __version__,
+            "state": status.get("state"),
+            "simulated": self.simulated,
+            "health": {k: v for k, v in status.get("health", {}).items() if k != "sync"},
+            "today": status.get("today", {}),
+            "errors": status.get("errors", 0),
+            "uptime_s": round(time.time() - self.started_at),
+        }
+
+
+def fault(parts: Parts) -> bool:
+    """What the door's fault pattern shows: the scanner down, or the visit log failing."""
+    scanner = parts.source.health()
+    return scanner.get("state") not in ("ok", "starting") or parts.flusher.error is not None
+
+
+def disk_health(database: Path) -> dict[str, Any]:
+    try:
+        free = shutil.disk_usage(database.parent).free
+    except OSError:
+        free = -1
+    disk_ok = free < 0 or free >= DISK_LOW_BYTES
+    return {"state": "ok" if disk_ok else "low", "free_bytes": free}
+
+
+def health(parts: Parts) -> dict[str, Any]:
+    store_error = parts.flusher.error
+    return {
+        "scanner": parts.source.health(),
+        "store": {
+            "state": "error" if store_error else "ok",
+            "message": store_error,
+            "pending": parts.visits.pending,
+        },
+        "clock": parts.watch.health(),
+        "disk": disk_health(parts.config.storage.database),
+        "sync": parts.sync.health(),
+        "gpio": parts.door.status() if parts.door is not None else {"state": "off"},
+    }
+
+
+def door_state(parts: Parts) -> dict[str, Any]:
+    """What the box is doing besides greeting and prompting: muted, quiet hours."""
+    from appliance.gpio.patterns import in_quiet_hours, parse_quiet_hours
+
+    config = parts.config
+    zone = ZoneInfo(config.checkpoint.timezone)
+    quiet = in_quiet_hours(
+        datetime.fromtimestamp(parts.clock.now(), zone),
+        parse_quiet_hours(config.gpio.quiet_hours),
+    )
+    muted_until = parts.inbox.muted_until
+    return {"muted_until": muted_until if muted_until > time.time() else None,
+            "quiet_hours": quiet}  # fmt: skip
+
+
+def document(parts: Parts, state: str) -> dict[str, Any]:
+    """The whole status: ``state`` is running or stopped."""
+    config = parts.config
+    now = parts.clock.now()
+    start, end = local_day_bounds(now, config.checkpoint.timezone)
+    try:
+        today = parts.visits.counts(start, end)
+    except Exception:
+        today = {}
+    tracker = parts.pipeline.tracker
+    return {
+        "state": state,
+        "version": __version__,
+        "pid": os.getpid(),
+        "started_at": parts.status.started_at,
+        "updated_at": time.time(),
+        "now": now,
+        "checkpoint": {
+            "id": config.checkpoint.id,
+            "agency": config.checkpoint.agency,
+            "door": config.checkpoint.door,
+        },
+        "database": str(Path(config.storage.database)),
+        "simulated": parts.simulated,
+        "health": health(parts),
+        "counters": parts.pipeline.counters.as_json(),
+        "errors": parts.errors.count,
+        "present": tracker.present,
+        "tracked": tracker.tracked,
+        "today": today,
+        "last_signal": parts.signals.last,
+        "door": door_state(parts),
+    }
+
+
+def write(parts: Parts, state: str) -> None:
+    parts.status.write(document(parts, state))
