@@ -26,10 +26,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from appliance.errors import UsageError, run_command
-from collector import service
 from collector.db import PostgresDatabase, SqliteDatabase, open_database
+from collector.services import auth, enrollment, report_files, reports
+from collector.services.base import iso
 
 Handler = Callable[[argparse.Namespace], int]
+DEFAULT_ZONE = "Asia/Ho_Chi_Minh"  # the local days of reports, where none is given
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -48,8 +50,8 @@ def token_days(text: str) -> int:
         value = int(text)
     except ValueError:
         value = 0
-    if not 1 <= value <= service.MAX_TOKEN_DAYS:
-        raise argparse.ArgumentTypeError(f"{text!r}: give 1..{service.MAX_TOKEN_DAYS} days")
+    if not 1 <= value <= enrollment.MAX_TOKEN_DAYS:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 1..{enrollment.MAX_TOKEN_DAYS} days")
     return value
 
 
@@ -93,7 +95,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from collector.app import Settings, create_app
+    # Imported here, not at the top: the admin commands need no web stack, and an older
+    # release's models can be put in place before the routes are built (tests do).
+    from collector.api import Settings, create_app
 
     if bool(args.tls_cert) != bool(args.tls_key):
         raise UsageError("--tls-cert and --tls-key go together")
@@ -129,7 +133,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_codes_create(args: argparse.Namespace) -> int:
     db = _database(args)
     try:
-        code = service.create_code(
+        code = enrollment.create_code(
             db,
             agency=args.agency,
             door=args.door,
@@ -148,7 +152,7 @@ def cmd_codes_create(args: argparse.Namespace) -> int:
                     "agency": code.agency,
                     "door": code.door,
                     "checkpoint_id": code.checkpoint_id,
-                    "expires_at": service.iso(code.expires_at),
+                    "expires_at": iso(code.expires_at),
                 },
                 ensure_ascii=False,
             )
@@ -156,8 +160,7 @@ def cmd_codes_create(args: argparse.Namespace) -> int:
     else:
         print(code.code)
         print(
-            f"for {code.agency} · {code.door}, valid until {service.iso(code.expires_at)},"
-            " usable once",
+            f"for {code.agency} · {code.door}, valid until {iso(code.expires_at)}, usable once",
             file=sys.stderr,
         )
     return 0
@@ -166,7 +169,7 @@ def cmd_codes_create(args: argparse.Namespace) -> int:
 def cmd_codes_reenroll(args: argparse.Namespace) -> int:
     db = _database(args)
     try:
-        code = service.reenroll_code(db, args.id, now=time.time(), expires_s=args.expires)
+        code = enrollment.reenroll_code(db, args.id, now=time.time(), expires_s=args.expires)
     finally:
         db.close()
     print(code.code)
@@ -176,7 +179,7 @@ def cmd_codes_reenroll(args: argparse.Namespace) -> int:
 def cmd_tokens_create(args: argparse.Namespace) -> int:
     db = _database(args)
     try:
-        token = service.create_role_token(
+        token = auth.create_role_token(
             db, args.role, label=args.label or args.role, now=time.time(), days=args.days
         )
     finally:
@@ -187,30 +190,27 @@ def cmd_tokens_create(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from collector.app import adoption_csv, adoption_json
-
     db = _database(args)
     try:
-        rows = service.adoption(db, args.first, args.last)
+        rows = reports.adoption(db, args.first, args.last)
     finally:
         db.close()
     if args.format == "csv":
-        sys.stdout.write(adoption_csv(rows, args.lang))
+        sys.stdout.write(report_files.adoption_csv(rows, args.lang))
     else:
-        print(json.dumps(adoption_json(rows, args.first, args.last), ensure_ascii=False))
+        report = report_files.adoption_json(rows, args.first, args.last)
+        print(json.dumps(report, ensure_ascii=False))
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from collector.app import export_csv, export_jsonl
-
     db = _database(args)
     try:
-        rows = service.entries(db, args.first, args.last)
+        rows = reports.entries(db, args.first, args.last)
         chunks = (
-            export_csv(rows, args.timezone, args.lang)
+            report_files.export_csv(rows, args.timezone, args.lang)
             if args.format == "csv"
-            else export_jsonl(rows, args.timezone)
+            else report_files.export_jsonl(rows, args.timezone)
         )
         if args.output in (None, "-"):
             for chunk in chunks:
@@ -230,46 +230,28 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_devices(args: argparse.Namespace) -> int:
     db = _database(args)
     try:
-        with db.transaction() as tx:
-            rows = tx.all(
-                "SELECT c.id, c.agency, c.door, c.last_seen_at, c.token_expires_at,"
-                " (SELECT count(*) FROM visits v WHERE v.checkpoint_id = c.id),"
-                " (SELECT count(*) FROM alerts a WHERE a.checkpoint_id = c.id"
-                "  AND a.acked_at IS NULL)"
-                " FROM checkpoints c ORDER BY c.agency, c.door, c.id"
-            )
+        units = reports.units(db)
     finally:
         db.close()
-    for cp, agency, door, seen, expires, visits, alerts in rows:
-        item: dict[str, Any] = {
-            "checkpoint_id": cp,
-            "agency": agency,
-            "door": door,
-            "last_seen_at": service.iso(seen),
-            "token_expires_at": service.iso(expires),
-            "visits": int(visits),
-            "pending_alerts": int(alerts),
-        }
+    for item in units:
         print(json.dumps(item, ensure_ascii=False))
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="checkpoint-collector",
-        description="The provincial server of Checkpoint door units, and its admin commands.",
+Subparsers = Any  # argparse's _SubParsersAction, which it does not export
+
+
+def _with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument(
+        "--database",
+        metavar="URL",
+        help="a path or sqlite:///path (SQLite), or postgresql://… (PostgreSQL)",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    return p
 
-    def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument(
-            "--database",
-            metavar="URL",
-            help="a path or sqlite:///path (SQLite), or postgresql://… (PostgreSQL)",
-        )
-        return p
 
-    p = with_db(sub.add_parser("serve", help="run the collector (uvicorn)"))
+def _add_serve(sub: Subparsers) -> None:
+    p = _with_db(sub.add_parser("serve", help="run the collector (uvicorn)"))
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     p.add_argument("--port", type=int, default=8443, help="port (8443)")
     p.add_argument("--tls-cert", type=Path, metavar="F", help="server certificate chain (PEM)")
@@ -277,48 +259,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--province-key", type=Path, metavar="F", help="the province secret, for exposure checks"
     )
-    p.add_argument(
-        "--timezone", type=zone, default=ZoneInfo("Asia/Ho_Chi_Minh"), help="for local days"
-    )
+    p.add_argument("--timezone", type=zone, default=ZoneInfo(DEFAULT_ZONE), help="for local days")
     p.add_argument(
         "--log-level", default="info", choices=("critical", "error", "warning", "info", "debug")
     )
     p.add_argument("--access-log", action="store_true", help="log every request")
     p.set_defaults(handler=cmd_serve)
 
+
+def _add_codes(sub: Subparsers) -> None:
     p = sub.add_parser("codes", help="one-time enrollment codes")
     codes = p.add_subparsers(dest="codes_command", metavar="ACTION", required=True)
-    q = with_db(codes.add_parser("create", help="a code for one door unit"))
+    lifetime = enrollment.DEFAULT_CODE_LIFETIME_S
+    q = _with_db(codes.add_parser("create", help="a code for one door unit"))
     q.add_argument("--agency", required=True)
     q.add_argument("--door", required=True)
     q.add_argument("--id", help="the checkpoint ID to assign (default: generated)")
-    q.add_argument("--expires", type=duration, default=7 * 86400, help="lifetime (7d)")
+    q.add_argument("--expires", type=duration, default=lifetime, help="lifetime (7d)")
     q.add_argument(
         "--token-days",
         type=token_days,
-        default=service.DEFAULT_TOKEN_DAYS,
-        help=f"how long the unit's token lasts ({service.DEFAULT_TOKEN_DAYS} days)",
+        default=enrollment.DEFAULT_TOKEN_DAYS,
+        help=f"how long the unit's token lasts ({enrollment.DEFAULT_TOKEN_DAYS} days)",
     )
     q.add_argument("--json", action="store_true", help="one JSON object instead of the code")
     q.set_defaults(handler=cmd_codes_create)
-    q = with_db(codes.add_parser("reenroll", help="a code giving an enrolled unit a new token"))
+    q = _with_db(codes.add_parser("reenroll", help="a code giving an enrolled unit a new token"))
     q.add_argument("--id", required=True, help="the checkpoint ID")
-    q.add_argument("--expires", type=duration, default=7 * 86400, help="lifetime (7d)")
+    q.add_argument("--expires", type=duration, default=lifetime, help="lifetime (7d)")
     q.set_defaults(handler=cmd_codes_reenroll)
 
+
+def _add_tokens(sub: Subparsers) -> None:
     p = sub.add_parser("tokens", help="tokens for officials, the health authority, admins")
     tokens = p.add_subparsers(dest="tokens_command", metavar="ACTION", required=True)
-    q = with_db(tokens.add_parser("create", help="print a new role token"))
-    q.add_argument("--role", required=True, choices=service.ROLES)
+    q = _with_db(tokens.add_parser("create", help="print a new role token"))
+    q.add_argument("--role", required=True, choices=auth.ROLES)
     q.add_argument("--label", help="who holds it")
     q.add_argument("--days", type=int, help="lifetime in days (default: until revoked)")
     q.set_defaults(handler=cmd_tokens_create)
 
+
+def _add_report_and_export(sub: Subparsers) -> None:
     for name, handler, formats, default, text in (
         ("report", cmd_report, ("json", "csv"), "json", "adoption per agency and day"),
         ("export", cmd_export, ("csv", "json"), "csv", "every entry of the province"),
     ):
-        p = with_db(sub.add_parser(name, help=text))
+        p = _with_db(sub.add_parser(name, help=text))
         p.add_argument("--from", dest="first", type=day, required=True, metavar="YYYY-MM-DD")
         p.add_argument("--to", dest="last", type=day, required=True, metavar="YYYY-MM-DD")
         p.add_argument("--format", choices=formats, default=default)
@@ -327,10 +314,21 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if name == "export":
             p.add_argument("-o", "--output", metavar="F", help="file (default: stdout)")
-            p.add_argument("--timezone", type=zone, default=ZoneInfo("Asia/Ho_Chi_Minh"))
+            p.add_argument("--timezone", type=zone, default=ZoneInfo(DEFAULT_ZONE))
         p.set_defaults(handler=handler)
 
-    p = with_db(sub.add_parser("devices", help="enrolled units, one JSON object per line"))
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="checkpoint-collector",
+        description="The provincial server of Checkpoint door units, and its admin commands.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_serve(sub)
+    _add_codes(sub)
+    _add_tokens(sub)
+    _add_report_and_export(sub)
+    p = _with_db(sub.add_parser("devices", help="enrolled units, one JSON object per line"))
     p.set_defaults(handler=cmd_devices)
     return parser
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -19,9 +19,21 @@ from pydantic import (
     model_validator,
 )
 
+from appliance.records import (
+    LATEST_TIMESTAMP,
+    MAX_RECORDS_PER_BATCH,
+    MAX_TOKENS_PER_RECORD,
+    SENT_KINDS,
+)
+from collector.services.enrollment import DEFAULT_CODE_LIFETIME_S, MAX_CODE_LIFETIME_S
+
+if TYPE_CHECKING:
+    SentKind = str
+else:
+    # The kinds appliance.records names, as the schema's enum (Literal takes the tuple whole).
+    SentKind = Literal[SENT_KINDS]
+
 Token = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
-LATEST = 4102444800.0  # 2100-01-01: beyond it a timestamp is a bug, not a visit
-MAX_RECORDS = 5000
 EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(2099, 12, 31)  # an exposure check's first_day
 
 
@@ -71,17 +83,16 @@ class VisitIn(Strict):
     """One entry at the door. App entries carry tokens (HMACs), never an identifier."""
 
     uuid: str = Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-    kind: Literal["app", "no_app", "manual"]
+    kind: SentKind
     protocol: str | None = Field(default=None, pattern=r"^[a-z0-9-]{1,32}$")
-    entered_at: float = Field(ge=0, le=LATEST, description="UNIX seconds, UTC")
-    left_at: float | None = Field(default=None, ge=0, le=LATEST)
+    entered_at: float = Field(ge=0, le=LATEST_TIMESTAMP, description="UNIX seconds, UTC")
+    left_at: float | None = Field(default=None, ge=0, le=LATEST_TIMESTAMP)
     clock_synced: bool = True
     via_sensor: bool = False
-    # A desk phone shows ~100 identifiers a day; a month of them still fits.
-    tokens: list[Token] = Field(default_factory=list, max_length=5000)
+    tokens: list[Token] = Field(default_factory=list, max_length=MAX_TOKENS_PER_RECORD)
     key_days: dict[Token, date] = Field(
         default_factory=dict,
-        max_length=5000,
+        max_length=MAX_TOKENS_PER_RECORD,
         description="for tokens made before the unit's clock was synchronised: the UTC day whose"
         " key made the token, when its corrected time is on another day (absent: its day)",
     )
@@ -104,7 +115,7 @@ class VisitIn(Strict):
 
 
 class VisitBatch(Strict):
-    records: list[VisitIn] = Field(max_length=MAX_RECORDS)
+    records: list[VisitIn] = Field(max_length=MAX_RECORDS_PER_BATCH)
 
 
 class IngestReply(Strict):
@@ -146,7 +157,7 @@ class CodeRequest(Strict):
     agency: str = Field(min_length=1, max_length=200)
     door: str = Field(min_length=1, max_length=200)
     checkpoint_id: str | None = Field(default=None, max_length=64)
-    expires_in_s: float = Field(default=7 * 86400, gt=0, le=366 * 86400)
+    expires_in_s: float = Field(default=DEFAULT_CODE_LIFETIME_S, gt=0, le=MAX_CODE_LIFETIME_S)
 
 
 class CodeReply(Strict):
@@ -186,7 +197,7 @@ class ExposureRequest(Strict):
         else:
             if self.interval is None:
                 raise ValueError("a GAEN key needs interval, its rolling start interval number")
-            if self.interval * 600 >= LATEST:
+            if self.interval * 600 >= LATEST_TIMESTAMP:
                 raise ValueError("interval is past 2100: give the TEK's rolling start interval")
             if len(self.key) != 32:
                 raise ValueError("a GAEN TEK is 16 bytes (32 hex digits)")

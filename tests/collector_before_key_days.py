@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import Field, create_model, model_validator
 
+from appliance.records import MAX_RECORDS_PER_BATCH
 from collector import models
 
 
@@ -23,7 +24,8 @@ class _BeforeKeyDays(models.Strict):
 
 
 def _older_models() -> None:
-    """Replace VisitIn and VisitBatch before the app is built (``create_app`` reads them)."""
+    """Replace VisitIn and VisitBatch before the API's routes are built: ``collector.api``,
+    which the ``serve`` command imports only when it runs, reads them as it is imported."""
     current = models.VisitIn
     fields: Any = {
         name: (info.annotation, info)
@@ -41,7 +43,7 @@ def _older_models() -> None:
     models.VisitBatch = create_model(  # type: ignore[misc]
         "VisitBatch",
         __base__=models.Strict,
-        records=(list[visit], Field(max_length=models.MAX_RECORDS)),
+        records=(list[visit], Field(max_length=MAX_RECORDS_PER_BATCH)),
     )
 
 

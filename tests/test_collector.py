@@ -35,8 +35,9 @@ from appliance.core import tokens
 from appliance.protocols import bluezone_keys, gaen_keys
 from appliance.store import VisitLog
 from appliance.store.outbox import Outbox
-from collector import service
+from collector.api.routing import MAX_INFLATED
 from collector.db import SCHEMA_V1, PostgresDatabase, SqliteDatabase, migrate, open_database
+from collector.services import auth, enrollment
 from tests.builders import record_keyed_before_sync
 from tests.collector_harness import Collector, collector, database_url, postgres_server, tls  # noqa: F401
 
@@ -73,10 +74,10 @@ class Sql:
 
     # In-process, where the admin command itself is not under test (a subprocess is slower).
     def code(self, agency: str = AGENCY, door: str = DOOR) -> str:
-        return service.create_code(self.db, agency=agency, door=door, now=time.time()).code
+        return enrollment.create_code(self.db, agency=agency, door=door, now=time.time()).code
 
     def role_token(self, role: str) -> str:
-        return service.create_role_token(self.db, role, label=f"test {role}", now=time.time())
+        return auth.create_role_token(self.db, role, label=f"test {role}", now=time.time())
 
 
 @pytest.fixture
@@ -676,6 +677,42 @@ def test_authentication_and_roles(collector: Collector, sql: Sql) -> None:
     sql.write("UPDATE role_tokens SET expires_at = 1 WHERE role = 'health'")
     late = exposure(collector, health, check)
     assert late.status_code == 401 and "expired" in late.json()["detail"]
+
+
+def test_a_body_without_valid_credentials_is_never_read_nor_inflated(
+    collector: Collector, sql: Sql
+) -> None:
+    unit = enroll_as(collector, sql)["token"]
+    official = sql.role_token("official")
+    bomb = gzip.compress(b"0" * (MAX_INFLATED + 1024 * 1024))  # ~35 KB that inflates past it
+    not_gzip = b"not gzip at all " * 1024
+    bodies = [(bomb, "gzip", 413), (not_gzip, "gzip", 400), (b"{}", "br", 415)]
+    for body, encoding, status in bodies:
+        # With the unit's own token the body is read, and refused for what it is...
+        read = post_raw(collector, unit, body, encoding=encoding)
+        assert read.status_code == status, (encoding, read.text)
+        # ...without a valid device token it is refused before a byte of it is inflated.
+        for token in (None, "cpd_" + "x" * 43, official):
+            refused = post_raw(collector, token, body, encoding=encoding)
+            assert refused.status_code == 401, (encoding, token, refused.text)
+            assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+
+    # The same on every route that takes a token: the check comes before the body.
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    for path, token, status in [
+        ("/v1/heartbeat", "cpd_" + "x" * 43, 401),
+        ("/v1/heartbeat", official, 401),
+        ("/v1/admin/codes", "cpr_unknown", 401),
+        ("/v1/admin/codes", unit, 403),
+        ("/v1/admin/codes", official, 403),
+        ("/v1/exposure/check", official, 403),
+        ("/v1/exposure/check", None, 401),
+    ]:
+        reply = call(collector, "POST", path, token=token, headers=headers, data=bomb)
+        assert reply.status_code == status, (path, token, reply.text)
+    # A valid token of the right kind gets as far as the body.
+    big = call(collector, "POST", "/v1/heartbeat", token=unit, headers=headers, data=bomb)
+    assert big.status_code == 413 and "inflates past" in big.json()["detail"]
 
 
 # -- 4. heartbeat -----------------------------------------------------------------------------

@@ -1,0 +1,2 @@
+"""The API's routes, one router per audience: door units, administrators, officials, the
+health authority, operations."""
