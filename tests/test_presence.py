@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import random
 
-from appliance.core.presence import SLOT_SECONDS, PresenceTracker
+from appliance.core.presence import PresenceTracker
 from appliance.models import PresenceEvent
 from appliance.protocols import frames
+from appliance.protocols.bluezone_keys import SLOT_SECONDS
 from tests.builders import MAC_A, MAC_B, bluezone_id, detect, fake_token, sighting
 
 BOUNDARY = 1_597_881_600.0 + 9 * SLOT_SECONDS  # 2020-08-20 02:15 UTC, a quarter-hour
