@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import random
 
-from appliance.core.presence import SLOT_SECONDS, PresenceTracker
+from appliance.core.phone import Phone
+from appliance.core.presence import PresenceTracker, PresenceTuning
+from appliance.core.rotation import RotationLinker
 from appliance.models import PresenceEvent
 from appliance.protocols import frames
+from appliance.protocols.bluezone_keys import SLOT_SECONDS
 from tests.builders import MAC_A, MAC_B, bluezone_id, detect, fake_token, sighting
 
 BOUNDARY = 1_597_881_600.0 + 9 * SLOT_SECONDS  # 2020-08-20 02:15 UTC, a quarter-hour
@@ -198,3 +201,49 @@ def test_close_ends_everything_with_left_events() -> None:
         feed(tracker, 100 + i, -60, frames.bluezone_android(bluezone_id(1)))
     assert kinds(tracker.close(200.0)) == ["left"]
     assert tracker.tracked == 0
+
+
+# --- the rotation linker on its own (core/rotation.py), as the tracker drives it -------------
+
+
+def gaen_phone(rpi: bytes, t: float, rssi: int, tuning: PresenceTuning) -> Phone:
+    phone = Phone(("gaen", rpi), "gaen", "gaen", rpi, t)
+    phone.add_sample(t, rssi, tuning)
+    return phone
+
+
+def test_linker_holds_a_new_gaen_id_and_names_the_phone_that_went_quiet() -> None:
+    tuning = PresenceTuning()
+    linker = RotationLinker(tuning)
+    old = gaen_phone(bytes(16), 100.0, -62, tuning)
+    linker.add(old)
+    new = gaen_phone(bytes([1]) * 16, 101.0, -63, tuning)
+    assert linker.hold(new.current, new, 101.0)
+    assert linker.held(new.current) is new and len(linker) == 1
+    assert linker.take_due(101.0 + tuning.gaen_confirm_s - 0.1) == []
+    assert linker.take_due(101.0 + tuning.gaen_confirm_s) == [(new.current, new)]
+    assert len(linker) == 0
+    assert linker.predecessor(new) is old
+
+
+def test_linker_leaves_a_new_id_far_from_every_known_level_to_be_a_new_phone() -> None:
+    tuning = PresenceTuning()
+    linker = RotationLinker(tuning)
+    linker.add(gaen_phone(bytes(16), 100.0, -50, tuning))
+    far = gaen_phone(
+        bytes([1]) * 16, 101.0, -50 - int(2 * tuning.rotation_rssi_tolerance_db) - 1, tuning
+    )
+    assert not linker.hold(far.current, far, 101.0)
+    assert len(linker) == 0
+
+
+def test_linker_forgets_a_removed_phone_as_a_predecessor() -> None:
+    tuning = PresenceTuning()
+    linker = RotationLinker(tuning)
+    old = gaen_phone(bytes(16), 100.0, -62, tuning)
+    linker.add(old)
+    new = gaen_phone(bytes([1]) * 16, 101.0, -62, tuning)
+    assert linker.hold(new.current, new, 101.0)
+    linker.remove(old)
+    assert linker.take_due(200.0) == [(new.current, new)]
+    assert linker.predecessor(new) is None

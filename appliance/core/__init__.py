@@ -1,1 +1,1 @@
-"""Pure, synchronous logic with the clock passed in: tokens, presence, doorway."""
+"""Pure, synchronous logic with the clock passed in: tokens, presence, rotations, doorway."""

@@ -10,8 +10,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from appliance.errors import InventoryError, InventoryProblem, UsageError
+
+if TYPE_CHECKING:
+    import _csv  # csv.reader's type, which has line_num
 
 # Column names, compared after NFC, case folding and turning "_" and "-" into spaces; the
 # Vietnamese ones are what a spreadsheet made in a Vietnamese office is likely to say.
@@ -105,15 +109,40 @@ def read_inventory(path: Path) -> list[Device]:
 
 def _devices(path: Path, text: str) -> list[Device]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    header, header_line = _header(path, reader)
     problems: list[InventoryProblem] = []
-    header: list[str] = []
-    header_line = 0
+    columns = _columns(path, header, header_line, problems)
+    seen = _Seen()
+    devices: list[Device] = []
+    line = reader.line_num
+    for row in reader:
+        start, line = line + 1, reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue  # Excel leaves rows of empty cells behind
+        device, found = _device(row, start, len(header), columns, seen)
+        problems.extend(InventoryProblem(start, message) for message in found)
+        if device is not None:
+            devices.append(device)
+    if not devices and not problems:
+        problems.append(InventoryProblem(None, "no devices: only a header"))
+    if problems:
+        raise InventoryError(path, problems)
+    return devices
+
+
+def _header(path: Path, reader: _csv.Reader) -> tuple[list[str], int]:
+    """The first line with anything in it, and its line number."""
     for row in reader:
         if any(cell.strip() for cell in row):
-            header, header_line = row, reader.line_num
-            break
-    if not header:
-        raise InventoryError(path, [InventoryProblem(None, "empty: no header line")])
+            return row, reader.line_num
+    raise InventoryError(path, [InventoryProblem(None, "empty: no header line")])
+
+
+def _columns(
+    path: Path, header: list[str], header_line: int, problems: list[InventoryProblem]
+) -> dict[str, int]:
+    """Each known column's index (the first, if named twice: a problem too). Without every
+    required column the rows cannot be read at all, so that ends the reading here."""
     columns: dict[str, int] = {}
     for index, cell in enumerate(header):
         column = _ALIASES.get(_key(cell))
@@ -132,57 +161,74 @@ def _devices(path: Path, text: str) -> list[Device]:
             )
         )
         raise InventoryError(path, problems)
+    return columns
 
-    devices: list[Device] = []
-    hostnames: dict[str, int] = {}
-    ids: dict[str, int] = {}
-    line = reader.line_num
-    for row in reader:
-        start, line = line + 1, reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue  # Excel leaves rows of empty cells behind
 
-        def value_of(column: str, row: list[str] = row) -> str:
-            index = columns.get(column)
-            return _text(row[index]) if index is not None and index < len(row) else ""
+class _Seen:
+    """Host names and checkpoint IDs taken so far, by the line that took them."""
 
-        found: list[str] = []
-        extra = [c for c in row[len(header) :] if c.strip()]
-        if extra:
-            found.append(
-                f"{len(header) + len(extra)} cells where the header has {len(header)}"
-                " (a comma inside a value must be quoted)"
-            )
-        agency, door, hostname = value_of("agency"), value_of("door"), value_of("hostname").lower()
-        checkpoint_id = value_of("checkpoint_id") or None
-        for name, value in (("agency", agency), ("door", door)):
-            if not value:
-                found.append(f"no {name}")
-            elif len(value) > MAX_TEXT:
-                found.append(f"{name} is {len(value)} characters; at most {MAX_TEXT}")
-            elif not value.isprintable():
-                found.append(f"{name} has control characters")
+    def __init__(self) -> None:
+        self.hostnames: dict[str, int] = {}
+        self.ids: dict[str, int] = {}
+
+    def hostname(self, hostname: str, line: int) -> str | None:
         problem = hostname_problem(hostname)
         if problem:
-            found.append(problem)
-        elif hostname in hostnames:
-            found.append(f"hostname {hostname} is also on line {hostnames[hostname]}")
-        else:
-            hostnames[hostname] = start
-        if checkpoint_id is not None:
-            if len(checkpoint_id) > MAX_ID or not checkpoint_id.isprintable():
-                found.append(f"checkpoint ID {checkpoint_id!r} is not usable (1 to {MAX_ID}"
-                             " printable characters)")  # fmt: skip
-            elif checkpoint_id in ids:
-                found.append(f"checkpoint ID {checkpoint_id} is also on line {ids[checkpoint_id]}")
-            else:
-                ids[checkpoint_id] = start
-        if found:
-            problems.extend(InventoryProblem(start, message) for message in found)
-            continue
-        devices.append(Device(start, hostname, agency, door, checkpoint_id, value_of("notes")))
-    if not devices and not problems:
-        problems.append(InventoryProblem(None, "no devices: only a header"))
-    if problems:
-        raise InventoryError(path, problems)
-    return devices
+            return problem
+        if hostname in self.hostnames:
+            return f"hostname {hostname} is also on line {self.hostnames[hostname]}"
+        self.hostnames[hostname] = line
+        return None
+
+    def checkpoint_id(self, checkpoint_id: str, line: int) -> str | None:
+        if len(checkpoint_id) > MAX_ID or not checkpoint_id.isprintable():
+            return (
+                f"checkpoint ID {checkpoint_id!r} is not usable (1 to {MAX_ID}"
+                " printable characters)"
+            )
+        if checkpoint_id in self.ids:
+            return f"checkpoint ID {checkpoint_id} is also on line {self.ids[checkpoint_id]}"
+        self.ids[checkpoint_id] = line
+        return None
+
+
+def _device(
+    row: list[str], line: int, width: int, columns: dict[str, int], seen: _Seen
+) -> tuple[Device | None, list[str]]:
+    """One row as a device, or None and every problem it has."""
+
+    def value_of(column: str) -> str:
+        index = columns.get(column)
+        return _text(row[index]) if index is not None and index < len(row) else ""
+
+    found: list[str] = []
+    extra = [c for c in row[width:] if c.strip()]
+    if extra:
+        found.append(
+            f"{width + len(extra)} cells where the header has {width}"
+            " (a comma inside a value must be quoted)"
+        )
+    agency, door, hostname = value_of("agency"), value_of("door"), value_of("hostname").lower()
+    checkpoint_id = value_of("checkpoint_id") or None
+    found += [p for p in (_text_problem("agency", agency), _text_problem("door", door)) if p]
+    # Both are checked, and taken when usable, even on a row with other problems: a second row
+    # with the same name is then reported against the first.
+    problem = seen.hostname(hostname, line)
+    if problem:
+        found.append(problem)
+    problem = seen.checkpoint_id(checkpoint_id, line) if checkpoint_id is not None else None
+    if problem:
+        found.append(problem)
+    if found:
+        return None, found
+    return Device(line, hostname, agency, door, checkpoint_id, value_of("notes")), []
+
+
+def _text_problem(name: str, value: str) -> str | None:
+    if not value:
+        return f"no {name}"
+    if len(value) > MAX_TEXT:
+        return f"{name} is {len(value)} characters; at most {MAX_TEXT}"
+    if not value.isprintable():
+        return f"{name} has control characters"
+    return None
