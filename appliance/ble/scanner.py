@@ -50,39 +50,57 @@ NO_RSSI = -127  # BlueZ reports none for a device it only remembers
 DEVICES_REMEMBERED = 512  # recent advertisers kept for GATT reads (memory only)
 
 
-def advertisement_bytes(adv: AdvertisementData) -> bytes:
-    """bleak's parsed advertisement back into AD structures, so that real Bluetooth goes
-    through exactly the parser and decoders that captures and the simulator use."""
+def _uuid_bytes(text: str) -> bytes | None:
+    """A UUID as bleak prints it, as its 16 bytes (big-endian), or None if it is not one."""
+    try:
+        return uuidlib.UUID(text).bytes
+    except ValueError:
+        return None
+
+
+def _uuid_lists(service_uuids: list[str]) -> list[bytes]:
+    """The advertised service UUIDs as AD structures: 16-bit ones in one list, 128-bit ones
+    15 to a structure (at most 15 fit one)."""
     uuid16: list[int] = []
     uuid128: list[str] = []
-    for text in adv.service_uuids:
-        try:
-            value = uuidlib.UUID(text).bytes
-        except ValueError:
+    for text in service_uuids:
+        value = _uuid_bytes(text)
+        if value is None:
             continue
         short = short_uuid(value)
         if short is None:
             uuid128.append(text)
         else:
             uuid16.append(short)
+    parts = [frames.uuid16_list(*uuid16)] if uuid16 else []
+    for start in range(0, len(uuid128), 15):
+        parts.append(frames.uuid128_list(*uuid128[start : start + 15]))
+    return parts
+
+
+def _service_data(service_data: dict[str, bytes]) -> list[bytes]:
+    parts: list[bytes] = []
+    for text, payload in service_data.items():
+        value = _uuid_bytes(text)
+        if value is None:
+            continue
+        short = short_uuid(value)
+        if short is not None:
+            parts.append(frames.service_data16(short, bytes(payload[:250])))
+        else:
+            parts.append(frames.ad(AD_SERVICE_DATA128, value[::-1] + bytes(payload[:230])))
+    return parts
+
+
+def advertisement_bytes(adv: AdvertisementData) -> bytes:
+    """bleak's parsed advertisement back into AD structures, so that real Bluetooth goes
+    through exactly the parser and decoders that captures and the simulator use."""
     parts: list[bytes] = []
     try:
-        if uuid16:
-            parts.append(frames.uuid16_list(*uuid16))
-        for start in range(0, len(uuid128), 15):  # at most 15 UUIDs fit one structure
-            parts.append(frames.uuid128_list(*uuid128[start : start + 15]))
+        parts += _uuid_lists(adv.service_uuids)
         for company, payload in adv.manufacturer_data.items():
             parts.append(frames.manufacturer(company, bytes(payload[:250])))
-        for text, payload in adv.service_data.items():
-            try:
-                value = uuidlib.UUID(text).bytes
-            except ValueError:
-                continue
-            short = short_uuid(value)
-            if short is not None:
-                parts.append(frames.service_data16(short, bytes(payload[:250])))
-            else:
-                parts.append(frames.ad(AD_SERVICE_DATA128, value[::-1] + bytes(payload[:230])))
+        parts += _service_data(adv.service_data)
         if adv.local_name:
             parts.append(frames.local_name(adv.local_name[:240]))
         if adv.tx_power is not None and -127 <= adv.tx_power <= 127:
