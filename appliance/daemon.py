@@ -204,11 +204,12 @@ class Daemon:
         self.supervisor: ScannerSupervisor | None = None
         self.door: DoorSignals | None = None
         if config.gpio.enabled:
+            from appliance.gpio.clock import LoopClock
             from appliance.gpio.signals import DoorSignals
 
             self.door = DoorSignals(
                 config.gpio, config.checkpoint.timezone, self.pipeline.on_sensor,
-                self._paper_visitor, clock=self.core_now,
+                self._paper_visitor, clock=LoopClock(door=self.core_now),
             )  # fmt: skip
         self.gatt: GattIdReader | None = None
         if self.simulate:
@@ -617,7 +618,7 @@ class Daemon:
 
     def _door_state(self) -> dict[str, Any]:
         """What the box is doing besides greeting and prompting: muted, quiet hours."""
-        from appliance.gpio.patterns import in_quiet_hours, parse_quiet_hours
+        from appliance.core.quiet_hours import in_quiet_hours, parse_quiet_hours
 
         zone = ZoneInfo(self.config.checkpoint.timezone)
         quiet = in_quiet_hours(
