@@ -246,10 +246,14 @@ class Daemon:
         sync = self.config.sync
         if sync is None or not sync.url:
             return
+        from appliance.store.outbox import Outbox
         from appliance.sync import build_uploader
 
+        database = self.config.storage.database
         try:
-            self.uploader = build_uploader(self.config, health=self._heartbeat_health)
+            self.uploader = build_uploader(
+                self.config, outbox=lambda: Outbox(database), health=self._heartbeat_health
+            )
         except CheckpointError as exc:
             # Visits are still recorded and kept in the outbox; the status says why not sent.
             self.sync_problem = str(exc)

@@ -8,6 +8,7 @@ from appliance.config import Config
 from appliance.errors import ConfigError
 
 if TYPE_CHECKING:
+    from appliance.sync.outbox import OutboxFactory
     from appliance.sync.uploader import Uploader
 
 
@@ -29,8 +30,9 @@ def read_token(config: Config) -> str:
     return token
 
 
-def build_uploader(config: Config, **options: Any) -> Uploader:
-    """An Uploader for this configuration (sync must be configured)."""
+def build_uploader(config: Config, *, outbox: OutboxFactory, **options: Any) -> Uploader:
+    """An Uploader for this configuration (sync must be configured), reading the outbox
+    ``outbox()`` opens (the caller's: sync does not import the store)."""
     from appliance.sync.client import CollectorClient
     from appliance.sync.uploader import Uploader
 
@@ -47,7 +49,7 @@ def build_uploader(config: Config, **options: Any) -> Uploader:
         timeout=sync.timeout_s,
     )
     return Uploader(
-        config.storage.database,
+        outbox,
         client,
         interval_s=sync.interval_s,
         batch_size=sync.batch_size,
