@@ -34,7 +34,8 @@ from appliance.store.outbox import Outbox
 from appliance.sync import build_uploader
 from appliance.sync.client import CollectorClient
 from appliance.sync.retry import Backoff
-from appliance.sync.uploader import NETWORK_POLL_S, Uploader
+from appliance.sync.tuning import NETWORK_POLL_S, SyncTuning
+from appliance.sync.uploader import Uploader
 from tests.builders import record_keyed_before_sync
 from tests.collector_harness import (  # noqa: F401
     Collector,
@@ -79,9 +80,11 @@ def fill(db: Path, n: int, *, seed: int = 1, start: float | None = None) -> set[
     return uuids
 
 
-def uploader_for(db: Path, client: CollectorClient, **options: Any) -> Uploader:
+def uploader_for(
+    db: Path, client: CollectorClient, tuning: SyncTuning | None = None, **options: Any
+) -> Uploader:
     """An uploader on the visit log at ``db`` (as the daemon builds it, outbox and all)."""
-    return Uploader(lambda: Outbox(db), client, **options)
+    return Uploader(lambda: Outbox(db), client, tuning, **options)
 
 
 def device_config(tmp_path: Path, **sync: object) -> Path:
@@ -266,7 +269,7 @@ def test_every_record_arrives_exactly_once_through_faults_and_a_collector_restar
     )  # fmt: skip
     with proxy:
         client = CollectorClient(proxy.url, token=token, ca_file=tls.ca_file, timeout=1.0)
-        uploader = uploader_for(db, client, batch_size=100, pace_s=0)
+        uploader = uploader_for(db, client, SyncTuning(batch_size=100, pace_s=0))
         failures = 0
         deadline = time.monotonic() + 240
         while Outbox(db).backlog() and time.monotonic() < deadline:
@@ -490,9 +493,8 @@ def test_the_uploader_retries_with_backoff_and_sends_soon_after_the_network_retu
     uploader = uploader_for(
         db,
         CollectorClient(collector.url, token=token, ca_file=tls.ca_file, timeout=2),
-        interval_s=3600,  # backoff starts at 30 s: only the network's return can beat it here
-        max_backoff_s=3600,
-        heartbeat_s=3600,
+        # Backoff starts at 30 s: only the network's return can beat it here.
+        SyncTuning(interval_s=3600, max_backoff_s=3600, heartbeat_s=3600),
         network=lambda: network["signature"],
         rng=random.Random(1),
         clock=clock,
@@ -570,7 +572,9 @@ def test_records_changing_while_batches_are_in_flight_arrive_in_their_final_stat
     db = tmp_path / "visits.db"
     token = collector.enroll()["token"]
     uploader = uploader_for(
-        db, CollectorClient(collector.url, token=token, ca_file=tls.ca_file), batch_size=50
+        db,
+        CollectorClient(collector.url, token=token, ca_file=tls.ca_file),
+        SyncTuning(batch_size=50),
     )
     stop = threading.Event()
     rng = random.Random(5)

@@ -28,11 +28,10 @@ from appliance.sync.client import CollectorClient
 from appliance.sync.clock import SyncClock, SystemClock
 from appliance.sync.outbox import OutboxFactory, SyncOutbox
 from appliance.sync.retry import Backoff, network_signature
+from appliance.sync.tuning import FIRST_BACKOFF_MAX_S, NETWORK_POLL_S, SyncTuning
 
 log = logging.getLogger(__name__)
 
-NETWORK_POLL_S = 5.0
-PACE_S = 0.05  # between batches while catching up: the collector serves hundreds of units
 # A collector older than ``key_days`` refuses the field with a 422 naming ``records[i].key_days``
 # and pydantic's "Extra inputs are not permitted" (its models forbid any field they do not know).
 _KEY_DAYS_FIELD = re.compile(r"records\[\d+\]\.key_days")
@@ -102,28 +101,23 @@ class Uploader:
         self,
         outbox: OutboxFactory,
         client: CollectorClient,
+        tuning: SyncTuning | None = None,
         *,
-        interval_s: float = 60.0,
-        batch_size: int = 500,
-        heartbeat_s: float = 300.0,
-        max_backoff_s: float = 900.0,
         health: Callable[[], dict[str, Any]] | None = None,
         clock: SyncClock | None = None,
         rng: random.Random | None = None,
         network: Callable[[], int] = network_signature,
-        pace_s: float = PACE_S,
         token_loader: Callable[[], str] | None = None,
     ) -> None:
         self.open_outbox = outbox
         self.client = client
-        self.interval_s = interval_s
-        self.batch_size = batch_size
-        self.heartbeat_s = heartbeat_s
+        self.tuning = tuning = tuning if tuning is not None else SyncTuning()
         self.health = health or dict
         self.clock: SyncClock = clock if clock is not None else SystemClock()
-        self.backoff = Backoff(min(interval_s, 30.0), max_backoff_s, rng)
+        self.backoff = Backoff(
+            min(tuning.interval_s, FIRST_BACKOFF_MAX_S), tuning.max_backoff_s, rng
+        )
         self.network = network
-        self.pace_s = pace_s
         self.token_loader = token_loader
         self.status = SyncState()
         # False once the collector has refused ``key_days`` (it predates the field): records
@@ -171,7 +165,7 @@ class Uploader:
         self.status.backlog = total
         self.status.last_attempt = self.clock.wall()
         while stop is None or not stop.is_set():
-            batch = outbox.batch(self.batch_size)
+            batch = outbox.batch(self.tuning.batch_size)
             if not batch:
                 break
             self._send(batch, result)
@@ -179,8 +173,8 @@ class Uploader:
             self.status.backlog = outbox.backlog()
             if progress is not None:
                 progress(result.sent + result.rejected, max(total, result.sent + result.rejected))
-            if self.pace_s and len(batch) == self.batch_size:
-                self.clock.sleep(self.pace_s)
+            if self.tuning.pace_s and len(batch) == self.tuning.batch_size:
+                self.clock.sleep(self.tuning.pace_s)
         self.status.rejected = outbox.rejected()
         self.status.backlog = outbox.backlog()
         return result
@@ -356,7 +350,7 @@ class Uploader:
         else:
             if result.batches:
                 self._succeeded()
-            schedule.next_push = mono() + self.interval_s
+            schedule.next_push = mono() + self.tuning.interval_s
         self.status.next_attempt = self.clock.wall() + (schedule.next_push - mono())
 
     def _heartbeat_turn(self, schedule: _Schedule) -> None:
@@ -372,4 +366,4 @@ class Uploader:
             schedule.next_heartbeat = mono() + self._fail(exc)
         else:
             self._succeeded()
-            schedule.next_heartbeat = mono() + self.heartbeat_s
+            schedule.next_heartbeat = mono() + self.tuning.heartbeat_s
