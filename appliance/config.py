@@ -19,6 +19,7 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from appliance.core.quiet_hours import parse_quiet_hours
 from appliance.core.tokens import SECRET_LENGTH
 from appliance.errors import ConfigError
 
@@ -280,8 +281,6 @@ def parse_config(data: dict[str, Any], base: Path, path: Path | None = None) -> 
             raise ConfigError(f"unknown section [{name}]; known: {', '.join(SECTIONS)}")
         sections[name] = _build_section(name, cls, table, base)
     config = Config(**sections, path=path)
-    from appliance.gpio.patterns import parse_quiet_hours
-
     try:
         parse_quiet_hours(config.gpio.quiet_hours)
     except ValueError:

@@ -26,7 +26,9 @@ import requests
 
 from appliance.core.doorway import Entry
 from appliance.store import VisitLog
+from appliance.store.outbox import Outbox
 from appliance.sync.client import CollectorClient
+from appliance.sync.tuning import SyncTuning
 from appliance.sync.uploader import Uploader
 from bench.results import Figure
 
@@ -88,7 +90,7 @@ def _backlog(tls: Any, workdir: Path) -> list[Figure]:
         _fill(db, BACKLOG)
         with CountingProxy("127.0.0.1", server.port) as proxy:
             client = CollectorClient(proxy.url, token=token, ca_file=tls.ca_file, timeout=60)
-            uploader = Uploader(db, client, batch_size=500)
+            uploader = Uploader(lambda: Outbox(db), client, SyncTuning(batch_size=500))
             start = time.perf_counter()
             result = uploader.push()
             elapsed = time.perf_counter() - start

@@ -33,7 +33,9 @@ from appliance.store import VisitLog
 from appliance.store.outbox import Outbox
 from appliance.sync import build_uploader
 from appliance.sync.client import CollectorClient
-from appliance.sync.uploader import Backoff, Uploader
+from appliance.sync.retry import Backoff
+from appliance.sync.tuning import NETWORK_POLL_S, SyncTuning
+from appliance.sync.uploader import Uploader
 from tests.builders import record_keyed_before_sync
 from tests.collector_harness import (  # noqa: F401
     Collector,
@@ -76,6 +78,13 @@ def fill(db: Path, n: int, *, seed: int = 1, start: float | None = None) -> set[
             log.flush()
     log.close()
     return uuids
+
+
+def uploader_for(
+    db: Path, client: CollectorClient, tuning: SyncTuning | None = None, **options: Any
+) -> Uploader:
+    """An uploader on the visit log at ``db`` (as the daemon builds it, outbox and all)."""
+    return Uploader(lambda: Outbox(db), client, tuning, **options)
 
 
 def device_config(tmp_path: Path, **sync: object) -> Path:
@@ -195,7 +204,7 @@ def test_wrong_and_expired_tokens_and_wrong_ca_are_refused_with_clear_messages(
 ) -> None:
     db = tmp_path / "visits.db"
     fill(db, 5)
-    wrong = Uploader(db, CollectorClient(collector.url, token="cpd_wrong", ca_file=tls.ca_file))
+    wrong = uploader_for(db, CollectorClient(collector.url, token="cpd_wrong", ca_file=tls.ca_file))
     with pytest.raises(Unauthorized, match="unknown device token"):
         wrong.push()
     info = collector.enroll()
@@ -207,14 +216,18 @@ def test_wrong_and_expired_tokens_and_wrong_ca_are_refused_with_clear_messages(
             "UPDATE checkpoints SET token_expires_at = 1 WHERE id = ?", (info["checkpoint_id"],)
         )
     store.close()
-    expired = Uploader(db, CollectorClient(collector.url, token=info["token"], ca_file=tls.ca_file))
+    expired = uploader_for(
+        db, CollectorClient(collector.url, token=info["token"], ca_file=tls.ca_file)
+    )
     with pytest.raises(Unauthorized, match="expired"):
         expired.push()
     import trustme
 
     other_ca = tmp_path / "other.pem"
     trustme.CA().cert_pem.write_to_path(str(other_ca))
-    bad_tls = Uploader(db, CollectorClient(collector.url, token=info["token"], ca_file=other_ca))
+    bad_tls = uploader_for(
+        db, CollectorClient(collector.url, token=info["token"], ca_file=other_ca)
+    )
     with pytest.raises(TlsError, match="pinned CA"):
         bad_tls.push()
     assert Outbox(db).backlog() == 5  # nothing marked: everything still waits
@@ -256,7 +269,7 @@ def test_every_record_arrives_exactly_once_through_faults_and_a_collector_restar
     )  # fmt: skip
     with proxy:
         client = CollectorClient(proxy.url, token=token, ca_file=tls.ca_file, timeout=1.0)
-        uploader = Uploader(db, client, batch_size=100, pace_s=0)
+        uploader = uploader_for(db, client, SyncTuning(batch_size=100, pace_s=0))
         failures = 0
         deadline = time.monotonic() + 240
         while Outbox(db).backlog() and time.monotonic() < deadline:
@@ -295,7 +308,7 @@ def test_a_record_changed_after_sending_is_sent_again_and_merged(
     t = time.time() - 3600
     log.record(Entry("11111111-1111-4111-8111-111111111111", "app", t, "gaen", (("a" * 32, t),)))
     log.flush()
-    uploader = Uploader(db, CollectorClient(collector.url, token=token, ca_file=tls.ca_file))
+    uploader = uploader_for(db, CollectorClient(collector.url, token=token, ca_file=tls.ca_file))
     assert uploader.push().new == 1
     log.record(EntryUpdate("11111111-1111-4111-8111-111111111111", token=("b" * 32, t + 900)))
     log.record(EntryUpdate("11111111-1111-4111-8111-111111111111", left_at=t + 1800))
@@ -322,7 +335,7 @@ def test_a_record_taken_before_sync_reaches_the_collector_with_its_corrected_tim
     uuid = "22222222-2222-4222-8222-222222222222"
     log.record(Entry(uuid, "no_app", true - stale, via_sensor=True), clock_synced=False)
     log.flush()
-    uploader = Uploader(db, CollectorClient(collector.url, token=token, ca_file=tls.ca_file))
+    uploader = uploader_for(db, CollectorClient(collector.url, token=token, ca_file=tls.ca_file))
     assert uploader.push().new == 1
     assert collector.query("SELECT entered_at, clock_synced FROM visits") == [(true - stale, 0)]
     # NTP sets the clock 1000 s after the boot: the record is corrected and sent again.
@@ -369,7 +382,9 @@ def test_a_collector_older_than_key_days_still_gets_the_corrected_times(
     true = time.time() - 3600
     first, _ = keyed_before_sync_then_corrected(db, true, bytes(range(12)))
     token = older_collector.enroll()["token"]
-    uploader = Uploader(db, CollectorClient(older_collector.url, token=token, ca_file=tls.ca_file))
+    uploader = uploader_for(
+        db, CollectorClient(older_collector.url, token=token, ca_file=tls.ca_file)
+    )
     caplog.set_level(logging.WARNING, logger="appliance.sync.uploader")
     result = uploader.push()
     assert (result.sent, result.rejected) == (31, 0)
@@ -391,7 +406,7 @@ def test_a_current_collector_gets_the_key_days(
     true = time.time() - 3600
     uuid, token = keyed_before_sync_then_corrected(db, true, bytes(range(12)))
     client = CollectorClient(collector.url, token=collector.enroll()["token"], ca_file=tls.ca_file)
-    uploader = Uploader(db, client)
+    uploader = uploader_for(db, client)
     assert uploader.push().sent == 1 and uploader.collector_takes_key_days
     day = time.strftime("%Y-%m-%d", time.gmtime(true - 3 * DAY))
     assert collector.query("SELECT token, key_day FROM visit_tokens") == [(token, day)]
@@ -409,7 +424,7 @@ def test_a_record_the_collector_refuses_is_kept_and_counted_and_the_rest_goes(
     bad = log.db.execute("SELECT uuid FROM entries WHERE id = 17").fetchone()[0]
     log.close()
     token = collector.enroll()["token"]
-    uploader = Uploader(db, CollectorClient(collector.url, token=token, ca_file=tls.ca_file))
+    uploader = uploader_for(db, CollectorClient(collector.url, token=token, ca_file=tls.ca_file))
     result = uploader.push()
     assert (result.sent, result.rejected) == (39, 1)
     assert set(collector_uuids(collector)) == expected - {bad}
@@ -447,6 +462,25 @@ def test_backoff_doubles_with_jitter_up_to_the_cap_and_honours_retry_after() -> 
     assert backoff.next() <= 10
 
 
+class FakeClock:
+    """The uploader's clock, moved by hand: its schedule runs without waiting."""
+
+    def __init__(self) -> None:
+        self.start = time.time()
+        self.elapsed = 0.0
+
+    def wall(self) -> float:
+        return self.start + self.elapsed
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+    def sleep(self, seconds: float) -> None:
+        self.elapsed += max(0.0, seconds)
+
+    advance = sleep
+
+
 def test_the_uploader_retries_with_backoff_and_sends_soon_after_the_network_returns(
     collector: Collector, tls: Tls, tmp_path: Path
 ) -> None:
@@ -455,33 +489,40 @@ def test_the_uploader_retries_with_backoff_and_sends_soon_after_the_network_retu
     token = collector.enroll()["token"]
     collector.stop()
     network = {"signature": 1}
-    uploader = Uploader(
+    clock = FakeClock()
+    uploader = uploader_for(
         db,
         CollectorClient(collector.url, token=token, ca_file=tls.ca_file, timeout=2),
-        interval_s=3600,  # backoff starts at 30 s: only the network's return can beat it here
-        max_backoff_s=3600,
-        heartbeat_s=3600,
+        # Backoff starts at 30 s: only the network's return can beat it here.
+        SyncTuning(interval_s=3600, max_backoff_s=3600, heartbeat_s=3600),
         network=lambda: network["signature"],
         rng=random.Random(1),
+        clock=clock,
     )
-    uploader.start()
     try:
-        deadline = time.monotonic() + 10
-        while uploader.backoff.failures < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait = uploader.step()
+        assert uploader.backoff.failures == 1
         assert uploader.status.state == "offline"
         assert "connection refused" in (uploader.status.last_error or "")
         assert uploader.status.next_attempt is not None
-        assert uploader.status.next_attempt - time.time() >= 10  # backing off
+        assert uploader.status.next_attempt - clock.wall() >= 10  # backing off
+        assert 15 <= wait <= 30  # the first backoff: [base / 2, base]
+        clock.advance(NETWORK_POLL_S)
+        uploader.step()  # the network did not change: no new try before the backoff ends
+        assert uploader.backoff.failures == 1
+        clock.advance(wait - NETWORK_POLL_S)
+        wait = uploader.step()  # the backoff is over: tried again, and waits longer
+        assert uploader.backoff.failures == 2 and 30 <= wait <= 60
         collector.start()
         network["signature"] = 2  # a route appeared (DHCP lease, cable plugged in)
-        deadline = time.monotonic() + 9
-        while uploader.status.state != "ok" and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert uploader.status.state == "ok"
+        clock.advance(NETWORK_POLL_S)  # the thread's next look at the network
+        uploader.step()
+        assert uploader.status.state == "ok" and uploader.backoff.failures == 0
         assert len(collector_uuids(collector)) == 30
+        assert uploader.status.last_success == clock.wall()
     finally:
-        uploader.stop()
+        uploader.close()
+        uploader.close()  # closing twice is fine
 
 
 def test_an_idle_unit_shows_offline_when_the_collector_is_away(
@@ -490,17 +531,18 @@ def test_an_idle_unit_shows_offline_when_the_collector_is_away(
     db = tmp_path / "visits.db"
     token = collector.enroll()["token"]
     collector.stop()
-    uploader = Uploader(db, CollectorClient(collector.url, token=token, ca_file=tls.ca_file))
-    uploader.start()
+    clock = FakeClock()
+    uploader = uploader_for(
+        db, CollectorClient(collector.url, token=token, ca_file=tls.ca_file), clock=clock
+    )
     try:
-        deadline = time.monotonic() + 10
-        while uploader.status.state == "starting" and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait = uploader.step()
         # Nothing to send, but the heartbeat found the collector away: not "ok".
         assert uploader.status.state == "offline"
         assert uploader.status.last_success is None
+        assert wait > 0 and uploader.status.next_attempt == clock.wall() + wait
     finally:
-        uploader.stop()
+        uploader.close()
 
 
 def test_a_missing_pinned_ca_is_reported_and_the_uploader_keeps_running(
@@ -510,17 +552,18 @@ def test_a_missing_pinned_ca_is_reported_and_the_uploader_keeps_running(
     fill(db, 3)
     token = collector.enroll()["token"]
     missing = tmp_path / "gone-ca.pem"
-    uploader = Uploader(db, CollectorClient(collector.url, token=token, ca_file=missing))
+    uploader = uploader_for(db, CollectorClient(collector.url, token=token, ca_file=missing))
     uploader.start()
     try:
         deadline = time.monotonic() + 10
         while uploader.status.state == "starting" and time.monotonic() < deadline:
-            time.sleep(0.05)
+            time.sleep(0.05)  # the thread's first try (real I/O), not a backoff
         assert uploader.status.state == "tls"
         assert "gone-ca.pem" in (uploader.status.last_error or "")
-        assert uploader._thread is not None and uploader._thread.is_alive()
+        assert uploader.running
     finally:
         uploader.stop()
+    assert not uploader.running
 
 
 def test_records_changing_while_batches_are_in_flight_arrive_in_their_final_state(
@@ -528,8 +571,10 @@ def test_records_changing_while_batches_are_in_flight_arrive_in_their_final_stat
 ) -> None:
     db = tmp_path / "visits.db"
     token = collector.enroll()["token"]
-    uploader = Uploader(
-        db, CollectorClient(collector.url, token=token, ca_file=tls.ca_file), batch_size=50
+    uploader = uploader_for(
+        db,
+        CollectorClient(collector.url, token=token, ca_file=tls.ca_file),
+        SyncTuning(batch_size=50),
     )
     stop = threading.Event()
     rng = random.Random(5)
@@ -590,7 +635,7 @@ def test_the_daemon_uploads_its_backlog_heartbeats_and_receives_alerts(
     expected = fill(loaded.storage.database, 50)  # a week offline, say
     checkpoint_id = loaded.checkpoint.id
     from collector.db import open_database
-    from collector.service import add_alert
+    from collector.services.alerts import add_alert
 
     store = open_database(collector.database)
     with store.transaction(write=True) as tx:
@@ -644,7 +689,8 @@ def test_build_uploader_uses_the_pinned_ca_and_token_beside_the_config(
     collector: Collector, tls: Tls, tmp_path: Path
 ) -> None:
     config = enrolled_device(tmp_path, collector, tls)
-    uploader = build_uploader(load_config(config))
+    loaded = load_config(config)
+    uploader = build_uploader(loaded, outbox=lambda: Outbox(loaded.storage.database))
     assert uploader.client.ca_file == config.parent / "province-ca.pem"
     assert uploader.client.token and uploader.client.token.startswith("cpd_")
     reply = requests.post(

@@ -75,9 +75,11 @@ def _sync_now(config: Any, as_json: bool) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from appliance.status import read_status, status_path
+    from appliance.store.outbox import Outbox
     from appliance.sync import build_uploader
 
-    uploader = build_uploader(config, pace_s=0.0)
+    database = config.storage.database
+    uploader = build_uploader(config, outbox=lambda: Outbox(database), pace_s=0.0)
     interactive = sys.stderr.isatty() and not as_json
     try:
         with Progress(
@@ -101,9 +103,7 @@ def _sync_now(config: Any, as_json: bool) -> int:
         alerts = [] if status.get("running") else uploader.heartbeat()
         backlog = uploader.outbox.backlog()
     finally:
-        if uploader._outbox is not None:
-            uploader._outbox.close()
-        uploader.client.close()
+        uploader.close()
     if as_json:
         print_json(
             {

@@ -140,11 +140,12 @@ def open_door(
     """The lights, buzzer, sensor and button, when [gpio] is enabled (gpiozero only then)."""
     if not config.gpio.enabled:
         return None
+    from appliance.gpio.clock import LoopClock
     from appliance.gpio.signals import DoorSignals
 
     return DoorSignals(
         config.gpio, config.checkpoint.timezone, pipeline.on_sensor, paper_visitor,
-        clock=clock.door_now,
+        clock=LoopClock(door=clock.door_now),
     )  # fmt: skip
 
 
@@ -152,10 +153,12 @@ def open_sync(config: Config, heartbeat: Callable[[], dict[str, Any]]) -> SyncLi
     sync = config.sync
     if sync is None or not sync.url:
         return SyncLink()
+    from appliance.store.outbox import Outbox
     from appliance.sync import build_uploader
 
+    database = config.storage.database
     try:
-        return SyncLink(build_uploader(config, health=heartbeat))
+        return SyncLink(build_uploader(config, outbox=lambda: Outbox(database), health=heartbeat))
     except CheckpointError as exc:
         # Visits are still recorded and kept in the outbox; the status says why not sent.
         log.error("sync off: %s", exc)

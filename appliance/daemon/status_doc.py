@@ -87,7 +87,7 @@ def health(parts: Parts) -> dict[str, Any]:
 
 def door_state(parts: Parts) -> dict[str, Any]:
     """What the box is doing besides greeting and prompting: muted, quiet hours."""
-    from appliance.gpio.patterns import in_quiet_hours, parse_quiet_hours
+    from appliance.core.quiet_hours import in_quiet_hours, parse_quiet_hours
 
     config = parts.config
     zone = ZoneInfo(config.checkpoint.timezone)

@@ -12,8 +12,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, time
 from typing import Protocol
+
+from appliance.gpio.clock import LoopClock, SignalClock
 
 log = logging.getLogger("checkpoint.gpio")
 
@@ -53,33 +54,18 @@ class Outputs(Protocol):
     def show(self, green: float, red: float, tone: str | None) -> None: ...
 
 
-def in_quiet_hours(now: datetime, quiet: tuple[time, time] | None) -> bool:
-    """Whether local time ``now`` falls in [start, end), which may span midnight."""
-    if quiet is None:
-        return False
-    start, end = quiet
-    t = now.time()
-    return start <= t < end if start <= end else (t >= start or t < end)
-
-
-def parse_quiet_hours(text: str) -> tuple[time, time] | None:
-    """ "22:00-06:00" → (22:00, 06:00); "" → None. ValueError on anything else."""
-    if not text.strip():
-        return None
-    start, _, end = text.partition("-")
-    return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
-
-
 class SignalPlayer:
-    """Plays patterns on ``outputs`` in the event loop, by priority."""
+    """Plays patterns on ``outputs`` in the event loop, by priority, timed by ``clock``."""
 
     def __init__(
         self,
         outputs: Outputs,
         silenced: Callable[[], bool] = lambda: False,
+        clock: SignalClock | None = None,
     ) -> None:
         self.outputs = outputs
         self.silenced = silenced
+        self.clock: SignalClock = clock if clock is not None else LoopClock()
         self.current: Pattern | None = None
         self.fault = False
         self.muted = False
@@ -139,10 +125,10 @@ class SignalPlayer:
         self.outputs.show(step.green, step.red, tone)
 
     async def _run(self, pattern: Pattern) -> None:
-        loop = asyncio.get_running_loop()
+        clock = self.clock
         # Each step ends at a deadline counted from the pattern's start, so a late wake-up
         # shortens the next step instead of stretching the whole pattern.
-        deadline = loop.time()
+        deadline = clock.monotonic()
         first = True
         try:
             while True:
@@ -151,7 +137,7 @@ class SignalPlayer:
                         self._show(step)
                     first = False
                     deadline += step.seconds
-                    await asyncio.sleep(max(0.0, deadline - loop.time()))
+                    await clock.sleep(max(0.0, deadline - clock.monotonic()))
                 if not pattern.loop:
                     break
         except asyncio.CancelledError:

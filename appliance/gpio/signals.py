@@ -2,14 +2,15 @@
 
 If GPIO fails at start or later, the daemon keeps scanning and logging: this object reports the
 fault and tries again every ``RETRY_S``. gpiozero is imported only when the board is built, so
-with ``[gpio] enabled = false`` it is never imported at all.
+with ``[gpio] enabled = false`` it is never imported at all. Every time it reads (the retry and
+mute timers, quiet hours, the sensor's stamps, the player's steps) comes from one injected
+``SignalClock``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,9 @@ from zoneinfo import ZoneInfo
 
 from appliance.config import GpioSection
 from appliance.core.doorway import Signal
-from appliance.gpio.patterns import PATTERNS, SignalPlayer, in_quiet_hours, parse_quiet_hours
+from appliance.core.quiet_hours import in_quiet_hours, parse_quiet_hours
+from appliance.gpio.clock import LoopClock, SignalClock
+from appliance.gpio.patterns import PATTERNS, SignalPlayer
 from appliance.models import SensorEvent
 
 log = logging.getLogger("checkpoint.gpio")
@@ -33,10 +36,10 @@ class DoorSignals:
         on_sensor: Callable[[SensorEvent], None],
         on_paper_visitor: Callable[[], None],
         pin_factory: Any = None,
-        clock: Callable[[], float] = time.time,
+        clock: SignalClock | None = None,
     ) -> None:
         self.config = config
-        self.clock = clock  # what sensor events are stamped with (the daemon's door clock)
+        self.clock: SignalClock = clock if clock is not None else LoopClock()
         self.zone = ZoneInfo(timezone)
         self.quiet = parse_quiet_hours(config.quiet_hours)
         self.on_sensor = on_sensor
@@ -45,33 +48,34 @@ class DoorSignals:
         self.board: Any = None
         self.player: SignalPlayer | None = None
         self.error: str | None = None
-        self.muted_until = 0.0
+        self.muted_until = 0.0  # on the clock's monotonic time
         self._last_try: float | None = None  # None: never tried, so try at once
         self.fault = False
 
     def silenced(self) -> bool:
-        return in_quiet_hours(datetime.now(self.zone), self.quiet)
+        return in_quiet_hours(datetime.fromtimestamp(self.clock.wall(), self.zone), self.quiet)
 
     def ensure(self) -> None:
         """Build the board if it is not there (at start, then every RETRY_S after a failure)."""
         if self.board is not None:
             return
-        if self._last_try is not None and time.monotonic() - self._last_try < RETRY_S:
+        now = self.clock.monotonic()
+        if self._last_try is not None and now - self._last_try < RETRY_S:
             return
-        self._last_try = time.monotonic()
+        self._last_try = now
         try:
             from appliance.gpio.board import DoorBoard
 
             self.board = DoorBoard(
                 self.config, asyncio.get_running_loop(), self.on_sensor, self.mute,
-                self.on_paper_visitor, pin_factory=self.pin_factory, clock=self.clock,
+                self.on_paper_visitor, pin_factory=self.pin_factory, clock=self.clock.door,
             )  # fmt: skip
         except Exception as exc:  # GpioError, ImportError (no lgpio), anything from a driver
             self.error = str(exc)
             log.error("GPIO unavailable (the door keeps logging; retrying): %s", exc)
             return
         self.error = None
-        self.player = SignalPlayer(self.board, silenced=self.silenced)
+        self.player = SignalPlayer(self.board, silenced=self.silenced, clock=self.clock)
 
         def begin(player: SignalPlayer) -> None:
             player.set_fault(self.fault)
@@ -98,7 +102,7 @@ class DoorSignals:
     def _drop(self) -> None:
         player, board = self.player, self.board
         self.player = self.board = None
-        self._last_try = time.monotonic()
+        self._last_try = self.clock.monotonic()
         for thing in (player, board):
             try:
                 if thing is not None:
@@ -114,14 +118,16 @@ class DoorSignals:
     def mute(self, minutes: float | None = None) -> None:
         """The receptionist's short press (or `m` on the console): silence the buzzer a while."""
         minutes = self.config.mute_minutes if minutes is None else minutes
-        self.muted_until = time.monotonic() + minutes * 60
+        self.muted_until = self.clock.monotonic() + minutes * 60
         self._guard(lambda player: player.set_muted(True))
 
     def tick(self, fault: bool) -> None:
         self.ensure()
         self.fault = fault
         self._guard(lambda player: player.set_fault(fault))
-        if self.player is not None and self.player.muted and time.monotonic() >= self.muted_until:
+        if self.player is None or not self.player.muted:
+            return
+        if self.clock.monotonic() >= self.muted_until:
             self._guard(lambda player: player.set_muted(False))
 
     def status(self) -> dict[str, Any]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from appliance.config import Config
 from appliance.errors import ConfigError
 
 if TYPE_CHECKING:
+    from appliance.sync.outbox import OutboxFactory
     from appliance.sync.uploader import Uploader
 
 
@@ -29,9 +31,18 @@ def read_token(config: Config) -> str:
     return token
 
 
-def build_uploader(config: Config, **options: Any) -> Uploader:
-    """An Uploader for this configuration (sync must be configured)."""
+def build_uploader(
+    config: Config,
+    *,
+    outbox: OutboxFactory,
+    health: Callable[[], dict[str, Any]] | None = None,
+    pace_s: float | None = None,
+) -> Uploader:
+    """An Uploader for this configuration (sync must be configured), reading the outbox
+    ``outbox()`` opens (the caller's: sync does not import the store). ``pace_s`` overrides
+    the pause between batches (a person waiting at ``sync --now`` wants none)."""
     from appliance.sync.client import CollectorClient
+    from appliance.sync.tuning import PACE_S, SyncTuning
     from appliance.sync.uploader import Uploader
 
     sync = config.sync
@@ -46,13 +57,11 @@ def build_uploader(config: Config, **options: Any) -> Uploader:
         ca_file=sync.ca_path(config.directory),
         timeout=sync.timeout_s,
     )
-    return Uploader(
-        config.storage.database,
-        client,
+    tuning = SyncTuning(
         interval_s=sync.interval_s,
         batch_size=sync.batch_size,
         heartbeat_s=sync.heartbeat_s,
         max_backoff_s=sync.max_backoff_s,
-        token_loader=lambda: read_token(config),
-        **options,
+        pace_s=PACE_S if pace_s is None else pace_s,
     )
+    return Uploader(outbox, client, tuning, health=health, token_loader=lambda: read_token(config))

@@ -7,7 +7,8 @@ which the collector recognises by the records' UUIDs. Failures back off exponent
 jitter (honouring ``Retry-After``), and a change in the network (a link or a route coming up)
 cuts the wait short, so a unit catches up soon after the network returns without hammering a
 collector that is down. A week's backlog goes in batches of ``batch_size``, one request at a
-time.
+time. The outbox comes from whoever builds the uploader (a factory: see ``sync.outbox``), and
+all time comes from one injected ``SyncClock``.
 """
 
 from __future__ import annotations
@@ -17,56 +18,23 @@ import random
 import re
 import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from appliance.errors import Refused, StoreError, SyncError, TlsError, Transient, Unauthorized
 from appliance.records import OutboxRecord
-from appliance.store.outbox import Outbox
 from appliance.sync.client import CollectorClient
+from appliance.sync.clock import SyncClock, SystemClock
+from appliance.sync.outbox import OutboxFactory, SyncOutbox
+from appliance.sync.retry import Backoff, network_signature
+from appliance.sync.tuning import FIRST_BACKOFF_MAX_S, NETWORK_POLL_S, SyncTuning
 
 log = logging.getLogger(__name__)
 
-NETWORK_POLL_S = 5.0
-PACE_S = 0.05  # between batches while catching up: the collector serves hundreds of units
 # A collector older than ``key_days`` refuses the field with a 422 naming ``records[i].key_days``
 # and pydantic's "Extra inputs are not permitted" (its models forbid any field they do not know).
 _KEY_DAYS_FIELD = re.compile(r"records\[\d+\]\.key_days")
-
-
-class Backoff:
-    """Exponential backoff with "equal jitter": a wait in [d/2, d], d doubling up to ``cap``."""
-
-    def __init__(self, base: float, cap: float, rng: random.Random | None = None) -> None:
-        self.base = base
-        self.cap = cap
-        self.failures = 0
-        self.rng = rng or random.Random()
-
-    def next(self, retry_after: float | None = None) -> float:
-        self.failures += 1
-        ceiling = min(self.cap, self.base * 2 ** min(self.failures - 1, 30))
-        delay = self.rng.uniform(ceiling / 2, ceiling)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self.cap))
-        return delay
-
-    def reset(self) -> None:
-        self.failures = 0
-
-
-def network_signature() -> int:
-    """Changes when a link, an address or a route changes (a cable, Wi-Fi, a DHCP lease)."""
-    parts = []
-    for name in ("/proc/net/route", "/proc/net/if_inet6", "/proc/net/ipv6_route"):
-        try:
-            parts.append(Path(name).read_text())
-        except OSError:
-            parts.append("")
-    return hash(tuple(parts))
 
 
 @dataclass
@@ -109,6 +77,15 @@ class SyncState:
         return data
 
 
+@dataclass
+class _Schedule:
+    """When the next push and heartbeat are due (monotonic), and the network last seen."""
+
+    next_push: float
+    next_heartbeat: float
+    signature: int
+
+
 def refuses_key_days(exc: Refused) -> bool:
     """The collector refused a record's ``key_days`` as a field it does not know."""
     return exc.status == 422 and any(
@@ -122,47 +99,58 @@ def refuses_key_days(exc: Refused) -> bool:
 class Uploader:
     def __init__(
         self,
-        database: Path,
+        outbox: OutboxFactory,
         client: CollectorClient,
+        tuning: SyncTuning | None = None,
         *,
-        interval_s: float = 60.0,
-        batch_size: int = 500,
-        heartbeat_s: float = 300.0,
-        max_backoff_s: float = 900.0,
         health: Callable[[], dict[str, Any]] | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: SyncClock | None = None,
         rng: random.Random | None = None,
         network: Callable[[], int] = network_signature,
-        pace_s: float = PACE_S,
         token_loader: Callable[[], str] | None = None,
     ) -> None:
-        self.database = database
+        self.open_outbox = outbox
         self.client = client
-        self.interval_s = interval_s
-        self.batch_size = batch_size
-        self.heartbeat_s = heartbeat_s
+        self.tuning = tuning = tuning if tuning is not None else SyncTuning()
         self.health = health or dict
-        self.clock = clock
-        self.backoff = Backoff(min(interval_s, 30.0), max_backoff_s, rng)
+        self.clock: SyncClock = clock if clock is not None else SystemClock()
+        self.backoff = Backoff(
+            min(tuning.interval_s, FIRST_BACKOFF_MAX_S), tuning.max_backoff_s, rng
+        )
         self.network = network
-        self.pace_s = pace_s
         self.token_loader = token_loader
         self.status = SyncState()
         # False once the collector has refused ``key_days`` (it predates the field): records
         # then go without it, so their corrected times still arrive.
         self.collector_takes_key_days = True
-        self._outbox: Outbox | None = None
+        self._outbox: SyncOutbox | None = None
+        self._schedule: _Schedule | None = None  # None until the first step
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._client_closed = False
 
     # -- one push --------------------------------------------------------------------------
 
     @property
-    def outbox(self) -> Outbox:
+    def outbox(self) -> SyncOutbox:
+        """Opened on first use, in the thread that uses it."""
         if self._outbox is None:
-            self._outbox = Outbox(self.database)
+            self._outbox = self.open_outbox()
         return self._outbox
+
+    def close(self) -> None:
+        """Release the outbox's connection and the client's; safe to call twice. For a
+        push from the command line: the running thread closes its own outbox."""
+        self._close_outbox()
+        if not self._client_closed:
+            self._client_closed = True
+            self.client.close()
+
+    def _close_outbox(self) -> None:
+        outbox, self._outbox = self._outbox, None
+        if outbox is not None:
+            outbox.close()
 
     def push(
         self,
@@ -175,9 +163,9 @@ class Uploader:
         result = PushResult()
         total = outbox.backlog()
         self.status.backlog = total
-        self.status.last_attempt = self.clock()
+        self.status.last_attempt = self.clock.wall()
         while stop is None or not stop.is_set():
-            batch = outbox.batch(self.batch_size)
+            batch = outbox.batch(self.tuning.batch_size)
             if not batch:
                 break
             self._send(batch, result)
@@ -185,8 +173,8 @@ class Uploader:
             self.status.backlog = outbox.backlog()
             if progress is not None:
                 progress(result.sent + result.rejected, max(total, result.sent + result.rejected))
-            if self.pace_s and len(batch) == self.batch_size:
-                time.sleep(self.pace_s)
+            if self.tuning.pace_s and len(batch) == self.tuning.batch_size:
+                self.clock.sleep(self.tuning.pace_s)
         self.status.rejected = outbox.rejected()
         self.status.backlog = outbox.backlog()
         return result
@@ -219,7 +207,7 @@ class Uploader:
             self.outbox.mark_rejected(batch[0], str(exc))
             result.rejected += 1
             return
-        self.outbox.mark_synced(batch, self.clock())
+        self.outbox.mark_synced(batch, self.clock.wall())
         result.sent += len(batch)
         result.new += reply["new"]
         result.duplicates += reply["duplicates"]
@@ -233,9 +221,9 @@ class Uploader:
             "rejected": outbox.rejected(),
             "last_success": self.status.last_success,
         }
-        sent_at = self.clock()
+        sent_at = self.clock.wall()
         reply = self.client.heartbeat(health, acked, hostname=socket.gethostname())
-        received_at = self.clock()
+        received_at = self.clock.wall()
         outbox.mark_acked(acked)
         alerts = [a for a in reply["alerts"] if isinstance(a, dict)]
         new = outbox.save_alerts(alerts, received_at)
@@ -253,6 +241,11 @@ class Uploader:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="uploader", daemon=True)
         self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        """The thread is alive (it keeps running through any failure until ``stop``)."""
+        return self._thread is not None and self._thread.is_alive()
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop; a request in flight is abandoned (its batch is simply sent again later)."""
@@ -289,7 +282,7 @@ class Uploader:
     def _succeeded(self) -> None:
         self.backoff.reset()
         self.status.state = "ok"
-        self.status.last_success = self.clock()
+        self.status.last_success = self.clock.wall()
         self.status.last_error = None
 
     def _reload_token(self) -> bool:
@@ -309,54 +302,68 @@ class Uploader:
 
     def _run(self) -> None:
         try:
-            self._loop()
+            while not self._stop.is_set():
+                wait = self.step()
+                self._wake.wait(max(0.0, min(wait, NETWORK_POLL_S)))
         finally:
-            if self._outbox is not None:
-                self._outbox.close()
-                self._outbox = None
+            self._close_outbox()
 
-    def _loop(self) -> None:
+    def step(self) -> float:
+        """One turn of the thread's loop, at the clock's time: notice a changed network (unless
+        woken), push if due or woken, heartbeat if due. Returns the seconds until the next of
+        them is due (the thread waits that long, at most ``NETWORK_POLL_S``, or until woken)."""
         # Scheduling runs on the monotonic clock: a wall clock corrected backwards (a Pi without
         # an RTC) must not stall sync for the size of the correction.
-        mono = time.monotonic
-        next_push = next_heartbeat = mono()
-        signature = self.network()
-        while not self._stop.is_set():
-            if mono() >= next_push or self._wake.is_set():
-                self._wake.clear()
-                try:
-                    result = self.push(stop=self._stop)
-                except (SyncError, StoreError) as exc:
-                    next_push = mono() + self._fail(exc)
-                    next_heartbeat = max(next_heartbeat, next_push)
-                except Exception as exc:  # a bug must not end sync for good
-                    log.exception("uploader")
-                    next_push = mono() + self._fail(exc)
-                else:
-                    if result.batches:
-                        self._succeeded()
-                    next_push = mono() + self.interval_s
-                self.status.next_attempt = self.clock() + (next_push - mono())
-            if mono() >= next_heartbeat:
-                try:
-                    self.heartbeat()
-                except (SyncError, StoreError) as exc:
-                    # The heartbeat is how an idle unit finds out the collector is away.
-                    next_heartbeat = next_push = mono() + self._fail(exc)
-                    self.status.next_attempt = self.clock() + (next_push - mono())
-                except Exception as exc:
-                    log.exception("heartbeat")
-                    next_heartbeat = mono() + self._fail(exc)
-                else:
-                    self._succeeded()
-                    next_heartbeat = mono() + self.heartbeat_s
-            wait = min(next_push, next_heartbeat) - mono()
-            if self._wake.wait(max(0.0, min(wait, NETWORK_POLL_S))):
-                continue
-            current = self.network()
-            if current != signature:
-                signature = current
-                if self.status.state != "ok":
-                    log.info("network changed: trying now")
-                    self.backoff.reset()
-                    next_push = next_heartbeat = mono()
+        mono = self.clock.monotonic
+        schedule = self._schedule
+        if schedule is None:
+            now = mono()
+            schedule = self._schedule = _Schedule(now, now, self.network())
+        elif not self._wake.is_set():
+            self._notice_network(schedule)
+        if mono() >= schedule.next_push or self._wake.is_set():
+            self._wake.clear()
+            self._push_turn(schedule)
+        if mono() >= schedule.next_heartbeat:
+            self._heartbeat_turn(schedule)
+        return min(schedule.next_push, schedule.next_heartbeat) - mono()
+
+    def _notice_network(self, schedule: _Schedule) -> None:
+        current = self.network()
+        if current != schedule.signature:
+            schedule.signature = current
+            if self.status.state != "ok":
+                log.info("network changed: trying now")
+                self.backoff.reset()
+                schedule.next_push = schedule.next_heartbeat = self.clock.monotonic()
+
+    def _push_turn(self, schedule: _Schedule) -> None:
+        mono = self.clock.monotonic
+        try:
+            result = self.push(stop=self._stop)
+        except (SyncError, StoreError) as exc:
+            schedule.next_push = mono() + self._fail(exc)
+            schedule.next_heartbeat = max(schedule.next_heartbeat, schedule.next_push)
+        except Exception as exc:  # a bug must not end sync for good
+            log.exception("uploader")
+            schedule.next_push = mono() + self._fail(exc)
+        else:
+            if result.batches:
+                self._succeeded()
+            schedule.next_push = mono() + self.tuning.interval_s
+        self.status.next_attempt = self.clock.wall() + (schedule.next_push - mono())
+
+    def _heartbeat_turn(self, schedule: _Schedule) -> None:
+        mono = self.clock.monotonic
+        try:
+            self.heartbeat()
+        except (SyncError, StoreError) as exc:
+            # The heartbeat is how an idle unit finds out the collector is away.
+            schedule.next_heartbeat = schedule.next_push = mono() + self._fail(exc)
+            self.status.next_attempt = self.clock.wall() + (schedule.next_push - mono())
+        except Exception as exc:
+            log.exception("heartbeat")
+            schedule.next_heartbeat = mono() + self._fail(exc)
+        else:
+            self._succeeded()
+            schedule.next_heartbeat = mono() + self.tuning.heartbeat_s
