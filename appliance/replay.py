@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 
 from appliance.ble.btsnoop import CaptureReader, CaptureStats
 from appliance.core.doorway import DoorTuning, Doorway
+from appliance.core.pipeline import TICK_S, Pipeline, PipelineCounters
 from appliance.core.presence import PresenceTracker
 from appliance.core.tokens import TokenMaker
 from appliance.errors import CaptureError
 from appliance.models import Sighting
-from appliance.pipeline import TICK_S, Pipeline, PipelineCounters
 from appliance.protocols.registry import Classifier
 from appliance.store import VisitLog
 

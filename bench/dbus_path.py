@@ -18,8 +18,8 @@ from bleak import BleakScanner
 
 from appliance.ble.scanner import BluezScanner
 from appliance.core.doorway import DoorTuning, Doorway
+from appliance.core.pipeline import Pipeline
 from appliance.core.presence import PresenceTracker
-from appliance.pipeline import Pipeline
 from appliance.protocols.registry import Classifier
 from appliance.store import VisitLog
 from bench.results import Figure

@@ -14,10 +14,10 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from appliance.config import GpioSection
 from appliance.core.doorway import DoorTuning, Doorway
+from appliance.core.pipeline import Pipeline
 from appliance.core.presence import PresenceTracker
 from appliance.gpio.signals import DoorSignals
 from appliance.models import Sighting
-from appliance.pipeline import Pipeline
 from appliance.protocols import frames
 from appliance.protocols.registry import Classifier
 from appliance.store import VisitLog

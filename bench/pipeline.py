@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from appliance.core.doorway import DoorTuning, Doorway
+from appliance.core.pipeline import Pipeline
 from appliance.core.presence import PresenceTracker
 from appliance.core.tokens import TokenMaker
 from appliance.models import Sighting
-from appliance.pipeline import Pipeline
 from appliance.protocols import frames
 from appliance.protocols.registry import Classifier
 from appliance.store import VisitLog

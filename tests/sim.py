@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 from appliance.ble.simulator import Lobby, LobbyScenario
 from appliance.core.doorway import DoorTuning, Doorway, Entry, EntryUpdate
+from appliance.core.pipeline import EntrySink, Pipeline
 from appliance.core.presence import PresenceTracker
 from appliance.core.tokens import TokenMaker
 from appliance.models import Sighting
-from appliance.pipeline import EntrySink, Pipeline
 from appliance.protocols.registry import Classifier
 
 SECRET = bytes(range(7, 39))

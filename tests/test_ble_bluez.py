@@ -25,9 +25,9 @@ from appliance.ble.gatt import GattIdReader
 from appliance.ble.health import AdapterProbe, ScannerSupervisor
 from appliance.ble.scanner import PASSIVE_PATTERNS, BluezScanner
 from appliance.core.doorway import DoorTuning, Doorway
+from appliance.core.pipeline import Pipeline
 from appliance.core.presence import PresenceTracker
 from appliance.models import Sighting
-from appliance.pipeline import Pipeline
 from appliance.protocols import frames
 from appliance.protocols.registry import Classifier
 from appliance.status import read_status

@@ -272,10 +272,10 @@ def test_the_door_end_to_end_prompt_without_app_and_greet_with_it(
     factory: Any, clock: ManualClock
 ) -> None:
     from appliance.core.doorway import DoorTuning, Doorway
+    from appliance.core.pipeline import Pipeline
     from appliance.core.presence import PresenceTracker
     from appliance.gpio.signals import DoorSignals
     from appliance.models import Sighting
-    from appliance.pipeline import Pipeline
     from appliance.protocols import frames
     from appliance.protocols.registry import Classifier
     from tests.builders import fake_token

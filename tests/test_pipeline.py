@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from appliance.core.doorway import DoorTuning, Doorway
+from appliance.core.pipeline import Pipeline
 from appliance.core.presence import PresenceTracker
 from appliance.models import SensorEvent, Sighting
-from appliance.pipeline import Pipeline
 from appliance.protocols import frames
 from appliance.protocols.registry import Classifier
 from tests.builders import bluezone_id, fake_token

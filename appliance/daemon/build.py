@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from appliance import ble
 from appliance.config import Config, load_secret
 from appliance.core.doorway import DoorTuning, Doorway, Signal
+from appliance.core.pipeline import Pipeline
 from appliance.core.presence import PresenceTracker
 from appliance.core.tokens import TokenMaker
 from appliance.daemon.applier import InboxApplier
@@ -23,7 +24,6 @@ from appliance.daemon.clocks import ClockWatch, DoorClock
 from appliance.daemon.status_doc import StatusFile
 from appliance.daemon.ticker import ErrorCount, Flusher
 from appliance.errors import CheckpointError
-from appliance.pipeline import Pipeline
 from appliance.protocols.registry import Classifier, DecodeOptions
 from appliance.sdnotify import Notifier
 from appliance.status import status_path

@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
+from appliance.core.pipeline import TICK_S
 from appliance.daemon import status_doc
 from appliance.errors import StoreError
-from appliance.pipeline import TICK_S
 
 if TYPE_CHECKING:
     from appliance.daemon.build import Parts
