@@ -22,13 +22,13 @@ from appliance.clock import BootReading, SessionClock
 from appliance.core.doorway import Entry, EntryUpdate
 from appliance.store import clock_fix, queries, retention, upkeep
 from appliance.store.export_queries import ExportSelection
-from appliance.store.files import BUSY_TIMEOUT_MS, explain, open_log
+from appliance.store.files import explain, open_log
 from appliance.store.queries import read_alerts
 from appliance.store.rows import EntryRow
 from appliance.store.upkeep import WalCheckpoint
 from appliance.store.writer import EntryWriter, ManualVisitor
 
-__all__ = ["BUSY_TIMEOUT_MS", "EntryRow", "VisitLog", "WalCheckpoint", "read_alerts"]
+__all__ = ["EntryRow", "VisitLog", "WalCheckpoint"]  # EntryRow: where the console imports it
 
 
 class VisitLog:
