@@ -8,7 +8,6 @@ every write here waits for the daemon's (busy timeout) instead of failing at onc
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -166,14 +165,8 @@ def run_maintenance(
         for name, run in steps:
             try:
                 report(run())
-            except StoreError as exc:
+            except StoreError as exc:  # the store names the step and the file
                 raise failed(name, exc) from None
-            except sqlite3.Error as exc:
-                error = StoreError(
-                    f"{name} on {database}: {exc}",
-                    advice="try again later; `checkpoint doctor` checks the file",
-                )
-                raise failed(name, error) from None
     finally:
         store.close()
     return 0

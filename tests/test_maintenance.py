@@ -131,3 +131,23 @@ def test_nothing_to_do_before_the_first_start(cli, tmp_path) -> None:  # type: i
     result = cli("maintenance", "--config", str(config))
     assert result.code == 0 and "does not exist yet" in result.out
     assert not (tmp_path / "state" / "visits.db").exists()
+
+
+def test_a_failing_step_names_itself_and_the_file(cli, tmp_path, synced, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from appliance.store import upkeep
+
+    def failing(db: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(upkeep, "optimize", failing)
+    config = write_unit(tmp_path)
+    database = tmp_path / "state" / "visits.db"
+    old_and_new_entries(database)
+    result = cli("maintenance", "--config", str(config), "--json")
+    assert result.code == 1
+    steps = steps_of(result.out)
+    assert [s["status"] for s in steps.values()] == ["ok", "ok", "ok", "fail"]
+    assert steps["optimize"]["detail"] == f"optimize on {database}: disk I/O error"
+    assert steps["optimize"]["advice"] == "try again later; `checkpoint doctor` checks the file"
+    (line,) = result.err.splitlines()
+    assert f"optimize on {database}: disk I/O error" in line

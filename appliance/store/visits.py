@@ -20,6 +20,7 @@ import sqlite_utils
 from appliance import clock
 from appliance.clock import BootReading, SessionClock
 from appliance.core.doorway import Entry, EntryUpdate
+from appliance.errors import StoreError
 from appliance.store import clock_fix, queries, retention, upkeep
 from appliance.store.export_queries import ExportSelection
 from appliance.store.files import explain, open_log
@@ -28,7 +29,10 @@ from appliance.store.rows import EntryRow
 from appliance.store.upkeep import WalCheckpoint
 from appliance.store.writer import EntryWriter, ManualVisitor
 
-__all__ = ["EntryRow", "VisitLog", "WalCheckpoint"]  # EntryRow: where the console imports it
+# EntryRow: where the console imports it from.
+__all__ = ["EntryRow", "VisitLog", "WalCheckpoint"]
+
+UPKEEP_ADVICE = "try again later; `checkpoint doctor` checks the file"
 
 
 class VisitLog:
@@ -197,17 +201,32 @@ class VisitLog:
         )
         return removed
 
+    # The three steps of `checkpoint maintenance` say which step failed, on which file.
+
+    def _upkeep(self, step: str, action: Callable[[sqlite_utils.Database], Any]) -> Any:
+        try:
+            return action(self._open())
+        except sqlite3.Error as exc:
+            raise StoreError(f"{step} on {self.path}: {exc}", advice=UPKEEP_ADVICE) from None
+
     def kept_unsynced(self, now: float, retention_days: int) -> int:
         """Live entries past retention kept because the collector has not acknowledged them."""
-        return retention.kept_unsynced(self._open(), now, retention_days)
+        kept: int = self._upkeep(
+            "retention", lambda db: retention.kept_unsynced(db, now, retention_days)
+        )
+        return kept
 
     def checkpoint_wal(self, busy_timeout_ms: int) -> WalCheckpoint:
-        """Copy the WAL into the file and truncate it. Raises sqlite3.Error."""
-        return upkeep.checkpoint_wal(self._open(), busy_timeout_ms)
+        """Copy the WAL into the file and truncate it, waiting at most ``busy_timeout_ms`` for
+        the daemon's writes."""
+        done: WalCheckpoint = self._upkeep(
+            "wal checkpoint", lambda db: upkeep.checkpoint_wal(db, busy_timeout_ms)
+        )
+        return done
 
     def optimize(self) -> None:
-        """Refresh the query planner's statistics. Raises sqlite3.Error."""
-        upkeep.optimize(self._open())
+        """Refresh the query planner's statistics."""
+        self._upkeep("optimize", upkeep.optimize)
 
     def close(self) -> None:
         """Flush what is queued and close; safe to call twice."""
