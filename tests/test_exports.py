@@ -750,6 +750,20 @@ def open_exporter(database: Path, first: date, last: date, zone: str = "Asia/Ho_
         log.close()
 
 
+def test_exports_and_the_store_never_import_each_other() -> None:
+    """The command hands the visit log to the exporter; neither package loads the other."""
+    probe = (
+        "import sys, importlib; importlib.import_module(sys.argv[1]);"
+        " print(sorted(m for m in sys.modules if m.startswith(sys.argv[2])))"
+    )
+    for package, other in (("appliance.exports", "appliance.store"),
+                           ("appliance.store", "appliance.exports")):  # fmt: skip
+        done = subprocess.run([sys.executable, "-c", probe, package, other], cwd=REPO,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "[]", (package, done.stdout)
+
+
 def test_fixed_offset() -> None:
     march = (date(2024, 3, 30), date(2024, 4, 1))
     assert period(*march, "Asia/Ho_Chi_Minh").fixed_offset() == 7 * 3600
