@@ -13,8 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from appliance.core.exposure import Case, case_tokens
-from appliance.store import VisitLog
-from appliance.store.visits import EntryRow
+from appliance.store import EntryRow, VisitLog
 
 # Tokens depend on the UTC day the identifier was seen; a phone clock a little off around
 # midnight must still match, so each identifier's window is widened by this much.

@@ -8,7 +8,6 @@ every write here waits for the daemon's (busy timeout) instead of failing at onc
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,16 +82,6 @@ class Step:
         }
 
 
-def _waiting(store: VisitLog, cutoff: float) -> int:
-    """Live entries past retention that the collector has not acknowledged: kept."""
-    row = store.db.execute(
-        "SELECT count(*) FROM entries WHERE entered_at < ? AND synced_at IS NULL"
-        " AND origin = 'live'",
-        (cutoff,),
-    ).fetchone()
-    return int(row[0])
-
-
 def _retention_step(store: VisitLog, config: Config, now: float) -> Step:
     days = config.storage.retention_days
     done = apply_retention(store, config, now, clock_synced=clock_trusted(config))
@@ -103,7 +92,7 @@ def _retention_step(store: VisitLog, config: Config, now: float) -> Step:
             "the clock is not synchronised, nothing deleted",
             "check NTP with `timedatectl timesync-status`",
         )
-    waiting = _waiting(store, now - days * DAY_S)
+    waiting = store.kept_unsynced(now, days)
     detail = (
         f"past {days} days: {done.entries} entries, {done.manual_details} visitors' details,"
         f" {done.inbox_requests} refused requests deleted; {waiting} older entries kept until"
@@ -119,14 +108,12 @@ def _retention_step(store: VisitLog, config: Config, now: float) -> Step:
 
 
 def _checkpoint_step(store: VisitLog) -> Step:
-    conn = store.db.conn
-    conn.execute(f"PRAGMA busy_timeout = {CHECKPOINT_BUSY_TIMEOUT_MS}")
-    busy, wal_frames, copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    data = {"busy": bool(busy), "wal_frames": wal_frames, "copied_frames": copied}
-    if busy:
+    done = store.checkpoint_wal(CHECKPOINT_BUSY_TIMEOUT_MS)
+    data = {"busy": done.busy, "wal_frames": done.wal_frames, "copied_frames": done.copied_frames}
+    if done.busy:
         detail = (
-            f"the daemon was using the log: {copied} of {wal_frames} frames copied, the "
-            "rest at its next checkpoint"
+            f"the daemon was using the log: {done.copied_frames} of {done.wal_frames} frames"
+            " copied, the rest at its next checkpoint"
         )
     else:
         detail = "WAL copied into the database and truncated"
@@ -134,7 +121,7 @@ def _checkpoint_step(store: VisitLog) -> Step:
 
 
 def _optimize_step(store: VisitLog) -> Step:
-    store.db.conn.execute("PRAGMA optimize")
+    store.optimize()
     return Step("optimize", "ok", "query planner statistics refreshed")
 
 
@@ -178,14 +165,8 @@ def run_maintenance(
         for name, run in steps:
             try:
                 report(run())
-            except StoreError as exc:
+            except StoreError as exc:  # the store names the step and the file
                 raise failed(name, exc) from None
-            except sqlite3.Error as exc:
-                error = StoreError(
-                    f"{name} on {database}: {exc}",
-                    advice="try again later; `checkpoint doctor` checks the file",
-                )
-                raise failed(name, error) from None
     finally:
         store.close()
     return 0

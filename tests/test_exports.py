@@ -16,7 +16,8 @@ import sqlite3
 import subprocess
 import sys
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -738,10 +739,29 @@ def test_xlsx_to_a_pipe(visit_log: Log) -> None:
 # -- the two paths: SQLite formatting (one UTC offset) and Python (any zone) -------------------
 
 
+@contextmanager
 def open_exporter(database: Path, first: date, last: date, zone: str = "Asia/Ho_Chi_Minh",
-                  **options: Any) -> Exporter:  # fmt: skip
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    return Exporter(conn, period(first, last, zone), **options)
+                  **options: Any) -> Iterator[Exporter]:  # fmt: skip
+    """An exporter over the log read-only, as `checkpoint export` opens it."""
+    log = VisitLog(database, readonly=True, check=False)
+    try:
+        yield Exporter(log, period(first, last, zone), **options)
+    finally:
+        log.close()
+
+
+def test_exports_and_the_store_never_import_each_other() -> None:
+    """The command hands the visit log to the exporter; neither package loads the other."""
+    probe = (
+        "import sys, importlib; importlib.import_module(sys.argv[1]);"
+        " print(sorted(m for m in sys.modules if m.startswith(sys.argv[2])))"
+    )
+    for package, other in (("appliance.exports", "appliance.store"),
+                           ("appliance.store", "appliance.exports")):  # fmt: skip
+        done = subprocess.run([sys.executable, "-c", probe, package, other], cwd=REPO,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "[]", (package, done.stdout)
 
 
 def test_fixed_offset() -> None:
@@ -760,8 +780,7 @@ def test_both_paths_write_the_same_rows(lang: str, kind: str | None, visit_log: 
     span = (date(2024, 3, 9), date(2024, 3, 13))
     outputs = []
     for fast in (True, False):
-        exporter = open_exporter(visit_log.database, *span, lang=lang, kind=kind)
-        try:
+        with open_exporter(visit_log.database, *span, lang=lang, kind=kind) as exporter:
             if not fast:
                 exporter.offset = None  # what a zone with DST over the period gets
             out = io.StringIO(newline="")
@@ -769,8 +788,6 @@ def test_both_paths_write_the_same_rows(lang: str, kind: str | None, visit_log: 
             rows = csv_rows(out.getvalue())
             assert count == len(rows) - 1
             outputs.append((rows, exporter.days(), out.getvalue()))
-        finally:
-            exporter.conn.close()
     (fast_rows, fast_days, fast_text), (slow_rows, slow_days, slow_text) = outputs
     assert fast_rows[0][2].endswith("(UTC+07:00)") and "UTC" not in slow_rows[0][2]
     assert fast_rows[1:] == slow_rows[1:]
@@ -904,8 +921,7 @@ def test_autumn_repeated_hour_is_told_apart_by_the_offset(
 def test_progress_adds_up_to_the_rows(
     fast: bool, writer: str, visit_log: Log, tmp_path: Path
 ) -> None:
-    exporter = open_exporter(visit_log.database, date(2024, 3, 9), date(2024, 3, 13))
-    try:
+    with open_exporter(visit_log.database, date(2024, 3, 9), date(2024, 3, 13)) as exporter:
         if not fast:
             exporter.offset = None
         steps: list[int] = []
@@ -915,8 +931,6 @@ def test_progress_adds_up_to_the_rows(
             function = write_csv if writer == "csv" else write_jsonl
             count = function(exporter, io.StringIO(), steps.append)
         assert count == exporter.count() == len(visit_log.live(9, 13)) == sum(steps)
-    finally:
-        exporter.conn.close()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a pseudo-terminal")
@@ -986,19 +1000,19 @@ def fill(database: Path, n: int, days: int) -> None:
 # tracemalloc would make these runs 5-10 times slower). A smaller CHUNK than the default
 # lets a few thousand rows be many chunks: memory is O(CHUNK), never O(rows).
 MEMORY_CHILD = """
-import json, re, resource, sqlite3, sys
+import json, re, resource, sys
 from datetime import date, timedelta
 from pathlib import Path
 import xlsxwriter  # imported before measuring, like the rest
 import appliance.exports as exports
+from appliance.store import VisitLog
 
 database, days, fmt, path, out = sys.argv[1:6]
-exports.CHUNK = int(sys.argv[6])
-conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-conn.execute("PRAGMA cache_size = -256")  # SQLite's page cache (2 MiB) out of the way
+log = VisitLog(database, readonly=True, check=False)
+log.db.execute("PRAGMA cache_size = -256")  # SQLite's page cache (2 MiB) out of the way
 first = date(2024, 3, 1)
 span = exports.period(first, first + timedelta(days=int(days) - 1), "Asia/Ho_Chi_Minh")
-exporter = exports.Exporter(conn, span)
+exporter = exports.Exporter(log, span, chunk=int(sys.argv[6]))
 if path == "slow":
     exporter.offset = None
 

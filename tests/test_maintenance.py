@@ -16,6 +16,7 @@ import pytest
 from appliance import clock
 from appliance.core.doorway import Entry
 from appliance.store import VisitLog
+from appliance.store.outbox import Outbox
 from tests.test_doctor import corrupt, make_visit_log, write_unit
 
 DAY = 86400.0
@@ -33,9 +34,12 @@ def old_and_new_entries(database: Path) -> None:
         log.record(Entry(uuid, "app", now - age * DAY, "bluezone", (("ab" * 16, 0.0),)))
     log.flush()
     log.add_manual("Nguyễn Văn A", phone="0912 345 678", when=now - 30 * DAY)
-    log.db.execute("UPDATE entries SET synced_at = ? WHERE uuid LIKE '%-acked'", (now,))
-    log.db.conn.commit()
     log.close()
+    box = Outbox(database)  # the collector acknowledges them, as the uploader marks them
+    try:
+        box.mark_synced([r for r in box.batch(100) if r.uuid.endswith("-acked")], now)
+    finally:
+        box.close()
 
 
 def uuids(database: Path, kinds: str = "'app'") -> set[str]:
@@ -127,3 +131,23 @@ def test_nothing_to_do_before_the_first_start(cli, tmp_path) -> None:  # type: i
     result = cli("maintenance", "--config", str(config))
     assert result.code == 0 and "does not exist yet" in result.out
     assert not (tmp_path / "state" / "visits.db").exists()
+
+
+def test_a_failing_step_names_itself_and_the_file(cli, tmp_path, synced, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from appliance.store import upkeep
+
+    def failing(db: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(upkeep, "optimize", failing)
+    config = write_unit(tmp_path)
+    database = tmp_path / "state" / "visits.db"
+    old_and_new_entries(database)
+    result = cli("maintenance", "--config", str(config), "--json")
+    assert result.code == 1
+    steps = steps_of(result.out)
+    assert [s["status"] for s in steps.values()] == ["ok", "ok", "ok", "fail"]
+    assert steps["optimize"]["detail"] == f"optimize on {database}: disk I/O error"
+    assert steps["optimize"]["advice"] == "try again later; `checkpoint doctor` checks the file"
+    (line,) = result.err.splitlines()
+    assert f"optimize on {database}: disk I/O error" in line

@@ -12,6 +12,7 @@ from appliance.core.doorway import Entry, EntryUpdate
 from appliance.errors import StoreError
 from appliance.models import Sighting
 from appliance.store import VisitLog
+from appliance.store.outbox import Outbox
 from appliance.store.schema import SCHEMA_VERSION
 from tests.sim import run_lobby
 
@@ -24,11 +25,30 @@ def app_entry(
     return Entry(uuid, "app", t, "bluezone", tokens, via_sensor=True)
 
 
+def on_disk(path: Path, sql: str) -> list[tuple[object, ...]]:
+    """What the file says, read through a connection of its own."""
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def acknowledge(path: Path, uuids: set[str], when: float) -> None:
+    """The collector acknowledges these entries, as the uploader marks them."""
+    box = Outbox(path)
+    try:
+        box.mark_synced([r for r in box.batch(1000) if r.uuid in uuids], when)
+    finally:
+        box.close()
+
+
 def test_new_database_is_migrated_in_wal_mode(tmp_path: Path) -> None:
     log = VisitLog(tmp_path / "v.db")
-    assert log.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    assert log.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert set(log.db.table_names()) >= {"entries", "entry_tokens", "manual_details"}
+    assert on_disk(tmp_path / "v.db", "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    assert on_disk(tmp_path / "v.db", "PRAGMA journal_mode") == [("wal",)]
+    tables = on_disk(tmp_path / "v.db", "SELECT name FROM sqlite_master WHERE type = 'table'")
+    assert {name for (name,) in tables} >= {"entries", "entry_tokens", "manual_details"}
     log.close()
     log.close()  # idempotent
 
@@ -44,9 +64,9 @@ def test_writes_are_queued_until_flush_then_committed_together(tmp_path: Path) -
     assert reader.execute("SELECT count(*) FROM entries").fetchone()[0] == 0
     assert log.flush() == 52
     assert reader.execute("SELECT count(*) FROM entries").fetchone()[0] == 50
-    row = log.db.execute("SELECT id, left_at FROM entries WHERE uuid = 'u3'").fetchone()
-    assert row[1] == 2000.0
-    assert log.tokens_of(row[0]) == ["aa" * 16, "bb" * 16]
+    row = next(r for r in log.entries_between(0, 1e12) if r.uuid == "u3")
+    assert row.left_at == 2000.0
+    assert log.tokens_of(row.id) == ["aa" * 16, "bb" * 16]
     log.close()
 
 
@@ -84,8 +104,7 @@ def test_retention_never_drops_an_unsynced_record(tmp_path: Path) -> None:
     log.record(app_entry("recent", now - 1 * DAY))
     log.flush()
     log.add_manual("Trần Văn A", when=now - 30 * DAY)
-    log.db.execute("UPDATE entries SET synced_at = ? WHERE uuid = 'old-synced'", (now,))
-    log.db.conn.commit()
+    acknowledge(tmp_path / "v.db", {"old-synced"}, now)
     removed = log.apply_retention(now, 21)
     assert removed == {"entries": 1, "manual_details": 1}
     left = {r.uuid for r in log.entries_between(0, now)}
@@ -107,7 +126,7 @@ def test_retention_deletes_replayed_and_simulated_records_that_are_never_sent(
     log = VisitLog(path)
     assert log.apply_retention(30 * DAY, 21)["entries"] == 2
     assert log.total() == 0
-    assert log.db.execute("SELECT count(*) FROM entry_tokens").fetchone()[0] == 0
+    assert on_disk(path, "SELECT count(*) FROM entry_tokens") == [(0,)]
 
 
 def test_stays_left_open_by_a_crash_are_closed_and_never_overlap_forever(tmp_path: Path) -> None:
@@ -161,7 +180,7 @@ def test_damaged_pages_fail_the_quick_check(tmp_path: Path) -> None:
     for i in range(2000):
         log.record(app_entry(f"u{i}", float(i)))
     log.flush()
-    log.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert not log.checkpoint_wal(busy_timeout_ms=1000).busy
     log.close()
     data = bytearray(path.read_bytes())
     page = 4096
@@ -180,8 +199,9 @@ def test_readonly_log_never_takes_a_write_lock(tmp_path: Path) -> None:
     writer.record(app_entry("x", 1.0))
     assert writer.flush() == 1  # would fail with "database is locked" if the reader held one
     assert reader.counts(0, 1e12)["app"] == 1
-    with pytest.raises(sqlite3.OperationalError, match="readonly"):
-        reader.db.execute("DELETE FROM entries")
+    with pytest.raises(StoreError, match="readonly"):
+        reader.apply_retention(1e12, 1)
+    assert reader.total() == 1
 
 
 def test_readonly_log_of_a_missing_file_says_so(tmp_path: Path) -> None:

@@ -71,14 +71,14 @@ def test_a_name_swapped_in_the_daemons_directory_gives_nothing_else_away(
 ) -> None:
     """The daemon's user owns the directory: while root has the log open it could replace the
     new -wal with a link to, say, /etc/shadow. Root must not give that file away."""
-    import appliance.store.visits as visits
+    import appliance.store.files as files
 
     state, _uid, _gid = _daemon_dir(tmp_path)
     database = state / "checkpoint.db"
     victim = tmp_path / "shadow"
     victim.write_text("root's secret")
     victim.chmod(0o600)
-    real_migrate = visits.migrate
+    real_migrate = files.migrate
 
     def migrate_then_swap(db: object) -> int:
         done: int = real_migrate(db)
@@ -90,7 +90,7 @@ def test_a_name_swapped_in_the_daemons_directory_gives_nothing_else_away(
             os.link(victim, wal)
         return done
 
-    monkeypatch.setattr(visits, "migrate", migrate_then_swap)
+    monkeypatch.setattr(files, "migrate", migrate_then_swap)
     VisitLog(database).close()
     info = victim.stat()
     assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, 0o600)
@@ -100,7 +100,7 @@ def test_a_name_swapped_in_the_daemons_directory_gives_nothing_else_away(
 def test_files_made_before_a_failed_open_are_still_the_daemons(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import appliance.store.visits as visits
+    import appliance.store.files as files
     from appliance.errors import StoreError
 
     state, uid, gid = _daemon_dir(tmp_path)
@@ -109,7 +109,7 @@ def test_files_made_before_a_failed_open_are_still_the_daemons(
     def broken(db: object) -> int:
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(visits, "migrate", broken)
+    monkeypatch.setattr(files, "migrate", broken)
     with pytest.raises(StoreError):
         VisitLog(database)
     assert database.stat().st_uid == uid and database.stat().st_gid == gid

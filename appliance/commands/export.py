@@ -4,8 +4,6 @@ day; both read a period of the visit log through one exporter."""
 from __future__ import annotations
 
 import argparse
-import io
-import os
 from typing import Any
 
 from appliance.commands._options import (
@@ -20,7 +18,6 @@ from appliance.commands._options import (
     print_json,
     text_of,
 )
-from appliance.errors import CheckpointError, UsageError
 
 
 def register(subparsers: Subparsers) -> None:
@@ -63,34 +60,30 @@ def _exporter(args: argparse.Namespace) -> Any:
         iso_date("--from", args.first), iso_date("--to", args.last), config.checkpoint.timezone
     )
     log = VisitLog(database_of(args, config), readonly=True, check=False)
-    exporter = Exporter(
-        log.db.conn,
-        span,
-        lang=lang,
-        kind=getattr(args, "kind", None),
-        include_simulated=args.include_simulated,
-    )
+    try:
+        exporter = Exporter(
+            log,
+            span,
+            lang=lang,
+            kind=getattr(args, "kind", None),
+            include_simulated=args.include_simulated,
+        )
+    except BaseException:
+        log.close()
+        raise
     return config, log, exporter
 
 
 def run_export(args: argparse.Namespace) -> int:
-    import shutil
     import sys
 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from appliance.exports import finish, open_text_output, write_csv, write_jsonl, write_xlsx
+    from appliance.exports import check_target, write_export
 
     target = args.output
-    if args.format == "xlsx" and target == "-" and sys.stdout.isatty():
-        raise UsageError("an XLSX file does not go to a terminal: give -o FILE.xlsx")
-    if target != "-":  # a mistyped -o is one line, not a traceback and a stray F.part
-        folder = os.path.dirname(os.path.abspath(target))
-        if os.path.isdir(target):
-            raise UsageError(f"-o {target} is a folder: give a file name")
-        if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
-            raise UsageError(f"-o {target}: cannot write in {folder}")
+    check_target(args.format, target)
     _config, log, exporter = _exporter(args)
     try:
         total = exporter.count()
@@ -105,51 +98,7 @@ def run_export(args: argparse.Namespace) -> int:
             console=Console(stderr=True),  # the terminal checked above, never the data's stdout
         ) as bar:
             task = bar.add_task("export", total=total)
-
-            def progress(n: int) -> None:
-                bar.advance(task, n)
-
-            if args.format == "xlsx":
-                from pathlib import Path
-
-                if target == "-":
-                    import tempfile
-
-                    with tempfile.TemporaryDirectory() as tmp:
-                        path = Path(tmp) / "export.xlsx"
-                        count = write_xlsx(exporter, path, progress)
-                        with path.open("rb") as made:
-                            shutil.copyfileobj(made, sys.stdout.buffer)
-                else:
-                    partial = Path(target + ".part")
-                    try:
-                        count = write_xlsx(exporter, partial, progress)
-                    except BaseException:
-                        partial.unlink(missing_ok=True)
-                        raise
-                    finish(partial, target)
-            else:
-                out, partial_text = open_text_output(target)
-                try:
-                    writer = write_csv if args.format == "csv" else write_jsonl
-                    count = writer(exporter, out, progress)
-                    out.flush()
-                except BaseException:
-                    if partial_text is not None:
-                        out.close()
-                        partial_text.unlink(missing_ok=True)  # never a half file left behind
-                    raise
-                finally:
-                    if partial_text is not None:
-                        out.close()
-                    elif isinstance(out, io.TextIOWrapper):
-                        out.detach()  # stdout itself stays open
-                if partial_text is not None:
-                    finish(partial_text, target)
-    except OSError as exc:  # a full disk, a closed pipe: one line
-        if isinstance(exc, BrokenPipeError):
-            raise
-        raise CheckpointError(f"export failed: {exc.strerror or exc}") from None
+            count = write_export(exporter, args.format, target, lambda n: bar.advance(task, n))
     finally:
         log.close()
     lang = exporter.lang

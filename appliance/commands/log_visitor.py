@@ -82,9 +82,6 @@ def _recorded(database: Any, entry_uuid: str) -> bool:
     except CheckpointError:
         return False
     try:
-        return (
-            log.db.execute("SELECT 1 FROM entries WHERE uuid = ?", (entry_uuid,)).fetchone()
-            is not None
-        )
+        return log.has_entry(entry_uuid)
     finally:
         log.close()

@@ -1,5 +1,7 @@
-"""The visit log on disk (SQLite through sqlite-utils): the only sqlite-utils importer."""
+"""The visit log on disk (SQLite through sqlite-utils): the only sqlite-utils importer, and
+the only place that writes SQL."""
 
+from appliance.store.rows import EntryRow, ExportEntry
 from appliance.store.visits import VisitLog
 
-__all__ = ["VisitLog"]
+__all__ = ["EntryRow", "ExportEntry", "VisitLog"]

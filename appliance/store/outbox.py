@@ -15,7 +15,9 @@ from typing import Any
 
 from appliance.errors import StoreError
 from appliance.records import OutboxRecord, VisitRecord
-from appliance.store.visits import BUSY_TIMEOUT_MS, VisitLog, _explain, read_alerts
+from appliance.store.files import BUSY_TIMEOUT_MS, explain
+from appliance.store.queries import IN_CHUNK, read_alerts
+from appliance.store.visits import VisitLog
 
 
 class Outbox:
@@ -27,20 +29,20 @@ class Outbox:
         # this connection always sees the current schema.
         VisitLog(self.path, check=False).close()
         try:
-            self.conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)
-            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self.conn.execute("PRAGMA synchronous = FULL")
+            self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)
+            self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._conn.execute("PRAGMA synchronous = FULL")
         except (sqlite3.Error, OSError) as exc:
-            raise _explain(self.path, exc) from None
+            raise explain(self.path, exc) from None
 
     def close(self) -> None:
-        self.conn.close()
+        self._conn.close()
 
     def _run(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         try:
-            return self.conn.execute(sql, params)
+            return self._conn.execute(sql, params)
         except (sqlite3.Error, OSError) as exc:
-            raise _explain(self.path, exc) from None
+            raise explain(self.path, exc) from None
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -58,8 +60,8 @@ class Outbox:
         tokens: dict[int, list[str]] = {}
         key_days: dict[int, dict[str, str]] = {}
         ids = [r[0] for r in rows]
-        for i in range(0, len(ids), 500):
-            part = ids[i : i + 500]
+        for i in range(0, len(ids), IN_CHUNK):
+            part = ids[i : i + IN_CHUNK]
             marks = ",".join("?" * len(part))
             for entry_id, token, key_day in self._run(
                 f"SELECT entry_id, token, key_day FROM entry_tokens WHERE entry_id IN ({marks})"
@@ -104,35 +106,35 @@ class Outbox:
         """Mark acknowledged records; one that changed since it was read stays in the outbox."""
         pairs = [(when, r.uuid, r.revision) for r in records]
         try:
-            with self.conn:
-                before = self.conn.total_changes
-                self.conn.executemany(
+            with self._conn:
+                before = self._conn.total_changes
+                self._conn.executemany(
                     "UPDATE entries SET synced_at = ? WHERE uuid = ? AND revision = ?", pairs
                 )
-                return self.conn.total_changes - before
+                return self._conn.total_changes - before
         except (sqlite3.Error, OSError) as exc:
-            raise _explain(self.path, exc) from None
+            raise explain(self.path, exc) from None
 
     def mark_rejected(self, record: OutboxRecord, reason: str) -> None:
         """The collector refuses this record: keep it, out of the outbox, with the reason."""
         try:
-            with self.conn:
-                self.conn.execute(
+            with self._conn:
+                self._conn.execute(
                     "UPDATE entries SET sync_error = ? WHERE uuid = ? AND revision = ?",
                     (reason[:500], record.uuid, record.revision),
                 )
         except (sqlite3.Error, OSError) as exc:
-            raise _explain(self.path, exc) from None
+            raise explain(self.path, exc) from None
 
     def retry_rejected(self) -> int:
         """Put refused records back into the outbox (after a collector upgrade, say)."""
         try:
-            with self.conn:
-                return self.conn.execute(
+            with self._conn:
+                return self._conn.execute(
                     "UPDATE entries SET sync_error = NULL WHERE sync_error IS NOT NULL"
                 ).rowcount
         except (sqlite3.Error, OSError) as exc:
-            raise _explain(self.path, exc) from None
+            raise explain(self.path, exc) from None
 
     # -- alerts ----------------------------------------------------------------------------
 
@@ -153,31 +155,31 @@ class Outbox:
             except (KeyError, TypeError):
                 continue  # a malformed alert is skipped; the collector sends it again
         try:
-            with self.conn:
-                before = self.conn.total_changes
-                self.conn.executemany(
+            with self._conn:
+                before = self._conn.total_changes
+                self._conn.executemany(
                     "INSERT OR IGNORE INTO alerts (id, kind, created_at, received_at, details)"
                     " VALUES (?, ?, ?, ?, ?)",
                     rows,
                 )
-                return self.conn.total_changes - before
+                return self._conn.total_changes - before
         except (sqlite3.Error, OSError) as exc:
-            raise _explain(self.path, exc) from None
+            raise explain(self.path, exc) from None
 
     def unacked_alerts(self) -> list[str]:
         return [r[0] for r in self._run("SELECT id FROM alerts WHERE acked = 0 ORDER BY id")]
 
     def mark_acked(self, ids: Iterable[str]) -> None:
         try:
-            with self.conn:
-                self.conn.executemany(
+            with self._conn:
+                self._conn.executemany(
                     "UPDATE alerts SET acked = 1 WHERE id = ?", [(i,) for i in ids]
                 )
         except (sqlite3.Error, OSError) as exc:
-            raise _explain(self.path, exc) from None
+            raise explain(self.path, exc) from None
 
     def alerts(self, limit: int = 20) -> list[dict[str, Any]]:
-        return read_alerts(self.conn, limit)
+        return read_alerts(self._conn, limit)
 
 
 __all__ = ["Outbox", "OutboxRecord", "StoreError"]
