@@ -1,4 +1,4 @@
-"""Configuration: a TOML file (DESIGN.md §4.2) turned into frozen dataclasses.
+"""Configuration: a TOML file (docs/architecture.md §configuration) turned into frozen dataclasses.
 
 Every key is declared once here with its default, its allowed values and why it exists; an
 unknown or bad key gives one ``ConfigError`` that names it. Relative paths are taken from the

@@ -41,7 +41,7 @@ class Retention:
 def apply_retention(
     store: VisitLog, config: Config, now: float, *, clock_synced: bool
 ) -> Retention:
-    """Delete what is past ``[storage] retention_days`` (DESIGN.md §4.3): refused inbox requests,
+    """Delete what is past retention (docs/architecture.md §privacy): refused inbox requests,
     manual entries' personal details, and entries the collector has acknowledged.
 
     Postponed while the clock is not synchronised: a clock that later jumps forward would make

@@ -18,7 +18,7 @@ class Detection:
     """What a decoder recognised in one advertisement: an app phone, maybe with its identifier.
 
     ``raw_id`` is the identifier as sent on the air (Bluezone ID, GAEN RPI). It lives in memory
-    only and is never written to disk (DESIGN.md §4.3); ``id_scheme`` names the derivation it
+    only, never on disk (docs/architecture.md §privacy); ``id_scheme`` names the derivation it
     belongs to and is the tag used for its visit token, so that an iPhone's Bluezone ID read over
     GATT and an Android phone's advertised one yield comparable tokens.
     """
@@ -39,7 +39,7 @@ class Detection:
 class Sighting:
     """One advertising report as heard: raw AD data (plus scan response), signal, time.
 
-    ``address`` is the advertiser's MAC: memory only, never written to disk (DESIGN.md §4.3).
+    ``address`` is the advertiser's MAC: memory only, never on disk (docs/architecture.md §privacy).
     ``time`` is UNIX seconds (UTC): the wall clock, or a capture's timestamp on replay.
     """
 

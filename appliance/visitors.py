@@ -3,7 +3,7 @@
 Validation is shared by ``checkpoint log-visitor`` and the console's form, with messages from
 the one catalogue in the reader's language. What was typed is kept exactly (Vietnamese names
 with their diacritics, as typed); only surrounding spaces go. The entry stays on the device
-(DESIGN.md §4.3): only its count and time are ever synced.
+(docs/architecture.md §privacy): only its count and time are ever synced.
 """
 
 from __future__ import annotations

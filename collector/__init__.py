@@ -1,1 +1,1 @@
-"""The reference provincial server for Checkpoint door units (DESIGN.md §6)."""
+"""The reference provincial server for Checkpoint door units (docs/architecture.md §sync)."""

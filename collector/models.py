@@ -1,7 +1,7 @@
 """The sync protocol's messages. They are the OpenAPI document (``/openapi.json``).
 
-Only what DESIGN.md §4.3 allows may arrive: ``extra="forbid"`` refuses any other field (a name,
-a phone number, a raw identifier), naming it, so a device that leaked would be told so at once.
+Only what docs/architecture.md §privacy allows may arrive: ``extra="forbid"`` refuses any
+other field (a name, a phone number, a raw identifier) by name: a leaking unit is told at once.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ KEY = BeaconKey(bytes(range(32)), date(2020, 8, 20))
 
 
 def test_id_is_the_apps_derivation_from_the_base_key() -> None:
-    # PROTOCOLS.md's worked example: base key 00..1f, day 0 slot 0 and 1, day 1 slot 0.
+    # docs/protocols.md §1.5's worked example: base key 00..1f, day 0 slot 0 and 1, day 1 slot 0.
     assert KEY.id_at(datetime(2020, 8, 20, 0, 5, tzinfo=UTC)).hex().upper() == (
         "130CEA6472130C185D8643DF"
     )

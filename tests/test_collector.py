@@ -1,7 +1,7 @@
 """The real collector (`checkpoint-collector serve` under uvicorn, over TLS) on SQLite and on
 PostgreSQL: enrollment, idempotent ingest, authentication, heartbeat and alerts, the adoption
 report, the entry export, the exposure check with the device's token derivation, the OpenAPI
-document, and the admin commands' errors (DESIGN.md §4.3, §6)."""
+document, and the admin commands' errors (docs/architecture.md §privacy, §sync)."""
 
 # ruff: noqa: F811  (pytest fixtures imported from the harness are parameters of the tests)
 from __future__ import annotations

@@ -37,7 +37,7 @@ def test_bluezone_android_id_is_the_12_manufacturer_bytes() -> None:
 
 
 def test_bluezone_on_air_bytes_as_documented() -> None:
-    # PROTOCOLS.md: "03 03 56 4E" and manufacturer data "B5 22" + 12-byte ID.
+    # docs/protocols.md §1.1: "03 03 56 4E" and manufacturer data "B5 22" + 12-byte ID.
     data = bytes.fromhex("0201060303564E0FFFB522") + BLUEZONE_ID
     assert classify(data) == ("bluezone", BLUEZONE_ID.hex().upper())
 

@@ -1,4 +1,4 @@
-"""Honest time (DESIGN.md §4.4): records taken before the clock is synchronised keep their
+"""Honest time (docs/architecture.md §time): records taken before the clock is synced keep their
 boot-relative time, are corrected once it is and sent again, or stay flagged if their boot has
 passed. Real SQLite files throughout; the boot clock is injected, the kernel is not needed."""
 
@@ -298,7 +298,7 @@ CASE_DAILY_KEY = bytes(range(32))  # the case's Bluezone daily key of the true d
 
 
 def case_id_at(true_at: float) -> bytes:
-    """The identifier the case's phone sent at ``true_at`` (PROTOCOLS.md §1)."""
+    """The identifier the case's phone sent at ``true_at`` (docs/protocols.md §1.5)."""
     return bluezone_keys.slot_id(CASE_DAILY_KEY, bluezone_keys.slot_of(utc(true_at)))
 
 
@@ -495,7 +495,7 @@ def test_a_daemon_started_after_sync_corrects_what_its_last_run_left(
 
 # -- the door's session clock -----------------------------------------------------------------
 # The daemon's door runs on CLOCK_BOOTTIME anchored at its start, which NTP never steps; the
-# visit log turns each time into wall time when it records it (DESIGN.md §4.4).
+# visit log turns each time into wall time when it records it (docs/architecture.md §time).
 
 
 def test_a_visit_observed_before_the_step_and_recorded_after_gets_its_true_time(

@@ -1,4 +1,4 @@
-"""Identifier derivations, pinned by PROTOCOLS.md's worked examples."""
+"""Identifier derivations, pinned by the worked examples of docs/protocols.md §1.5, §2.2."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Visit tokens follow DESIGN.md §4.3 exactly: the collector recomputes them independently."""
+"""Visit tokens follow docs/protocols.md §4 exactly: the collector recomputes them independently."""
 
 from __future__ import annotations
 

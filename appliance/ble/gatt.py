@@ -1,7 +1,7 @@
 """Read Bluezone IDs from iPhones over GATT, rarely and briefly.
 
 An iPhone with Bluezone does not put its ID in the air: it must be connected to and one
-characteristic read (PROTOCOLS.md §1). Connections hurt Wi-Fi on the Pi's combined radio chip,
+characteristic read (docs/protocols.md §1). Connections hurt Wi-Fi on the Pi's combined radio chip,
 so: one connection at a time, at most one every ``min_interval_s``, 10 s at most each, and each
 phone (MAC address) read at most once per 15-minute slot. Requests are queued and served by one
 background task: the scanning loop never waits for a connection.
@@ -24,7 +24,7 @@ from appliance.protocols.decoders.bluezone_ios import ID_CHARACTERISTIC_UUID, ID
 
 log = logging.getLogger("checkpoint.ble")
 
-READ_TIMEOUT_S = 10.0  # PROTOCOLS.md: give up after 10 s
+READ_TIMEOUT_S = 10.0  # docs/protocols.md §1.3: give up after 10 s
 MIN_INTERVAL_S = 5.0  # between two connections: keeps the radio free for scanning and Wi-Fi
 QUEUE_LIMIT = 32  # more iPhones waiting than this and the oldest requests are dropped
 CACHE_LIMIT = 4096  # (address, slot) answers remembered
@@ -110,7 +110,7 @@ class GattIdReader:
                 log.exception("handling an iPhone ID")
 
     def _slot(self, now: float) -> int:
-        """The UTC quarter-hour (PROTOCOLS.md §1) of ``clock``'s time ``now``."""
+        """The UTC quarter-hour (docs/protocols.md §1.5) of ``clock``'s time ``now``."""
         return int((now + self.utc_offset()) // SLOT_SECONDS)
 
     async def _read(self, address: str) -> bytes | None:

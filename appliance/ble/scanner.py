@@ -31,7 +31,7 @@ from appliance.protocols.adstructs import AD_SERVICE_DATA128, short_uuid
 
 log = logging.getLogger("checkpoint.ble")
 
-# What passive scanning asks BlueZ to pass on: the apps' distinctive bytes (PROTOCOLS.md).
+# What passive scanning asks BlueZ to pass on: the apps' distinctive bytes (docs/protocols.md).
 _AD = AdvertisementDataType
 PASSIVE_PATTERNS = (
     OrPattern(0, _AD.COMPLETE_LIST_SERVICE_UUID16, b"\x56\x4e"),  # Bluezone service

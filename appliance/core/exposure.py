@@ -1,7 +1,7 @@
 """A confirmed case's identifiers, derived from the key the health authority publishes.
 
 Pure: turns a ``BluezoneCase`` or ``GaenCase`` into the identifiers the case's phone sent, with
-their time windows, and into the tokens a checkpoint stored for them (DESIGN.md §4.3).
+their time windows, and into the tokens a checkpoint stored for them (docs/protocols.md §4).
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def case_tokens(
 
     ``rekeyed`` maps a day to the other days whose keys made tokens seen on it: a token taken
     before the clock was synchronised was keyed with the day the wrong clock read, and its time
-    corrected since (DESIGN.md §4.4). Identifiers of such a day also get those days' tokens.
+    corrected since (docs/architecture.md §time). Such a day's IDs also get those days' tokens.
     """
     keys: dict[date, bytes] = {}
     result: dict[str, CaseIdentifier] = {}

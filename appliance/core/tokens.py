@@ -1,6 +1,6 @@
 """Visit tokens: what an app visit is stored and synced as instead of the raw identifier.
 
-DESIGN.md §4.3, shared by the device and the collector, which must agree on it exactly:
+docs/protocols.md §4, shared by the device and the collector, which must agree on it exactly:
 
     day_key = HMAC-SHA256(province_secret, "checkpoint-day:" ‖ YYYY-MM-DD)   (UTC date)
     token   = HMAC-SHA256(day_key, tag ‖ raw_id)[:16], hex, tag = "<scheme>:"
@@ -47,7 +47,7 @@ class TokenMaker:
     """Computes tokens, caching the current day key (one HMAC per sighting instead of two).
 
     It remembers which day's key made each recent token (a date, never the identifier): the
-    visit log records it when the clock moved between making and recording (DESIGN.md §4.4).
+    visit log keeps it if the clock moved between making and recording (docs/architecture.md §time).
     """
 
     __slots__ = ("_day", "_key", "_key_days", "_secret")

@@ -123,7 +123,7 @@ def make_pipeline(
             config.protocols.bluezone_ios_overflow_mask,
         )
     )
-    # A token's day key is the UTC date of the wall clock now (DESIGN.md §4.3): the visit
+    # A token's key is the wall clock's UTC date now (docs/architecture.md §privacy): the visit
     # log remembers it if the clock is set before the token is recorded.
     tracker = PresenceTracker(
         lambda scheme, raw, when: tokens.token(

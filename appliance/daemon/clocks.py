@@ -3,7 +3,7 @@
 The door runs on a clock NTP never steps (appliance.clock.SessionClock); the simulated lobby
 runs on its own virtual clock, which is then the door's and the wall's. ``ClockWatch`` asks the
 kernel whether the wall clock is synchronised and, once it is, has the visit log correct the
-records this boot took before (DESIGN.md §4.4).
+records this boot took before (docs/architecture.md §time).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""How Bluezone (v2/v3) derives its rotating IDs, exactly as the app does (PROTOCOLS.md §1).
+"""How Bluezone (v2/v3) derives its rotating IDs, exactly as the app does (docs/protocols.md §1.5).
 
 base key --SHA-256 n times--> daily key of day n --SHA-256(key ‖ "bluzonesubkey")--> SK0,
 SK(i+1) = SHA-256(SK(i)); the ID for 15-minute UTC slot i is 12 bytes picked from SK(i).

@@ -2,7 +2,7 @@
 
 The simulator puts these frames on its imaginary air, so that simulation runs through exactly
 the same parser and decoders as real Bluetooth; tests and the benchmark build their cases here
-too. Frames follow the apps' documented layouts (PROTOCOLS.md) and public descriptions of Apple
+too. Frames follow the apps' documented layouts (docs/protocols.md) and public descriptions of Apple
 Continuity, iBeacon and Microsoft CDP.
 """
 

@@ -1,5 +1,5 @@
 """Honest time: the times a boot took before the clock was synchronised, made right once it is
-(DESIGN.md §4.4)."""
+(docs/architecture.md §time)."""
 
 from __future__ import annotations
 

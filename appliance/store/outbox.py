@@ -1,7 +1,7 @@
-"""The outbox: what the uploader reads from and marks in the visit log (DESIGN.md §6).
+"""The outbox: what the uploader reads from and marks in the visit log (docs/architecture.md §sync).
 
 It has its own SQLite connection, so the uploader can run in its own thread beside the daemon's
-loop (WAL lets both work; writes wait on the busy timeout). Only what DESIGN.md §4.3 allows is
+loop (WAL; writes wait on the busy timeout). Only what docs/architecture.md §privacy allows is
 ever read out for sending: a manual entry's details are never selected.
 """
 

@@ -1,4 +1,4 @@
-"""Retention (DESIGN.md §4.3) and the stays a crash left open."""
+"""Retention (docs/architecture.md §privacy) and the stays a crash left open."""
 
 from __future__ import annotations
 

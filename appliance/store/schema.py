@@ -1,7 +1,7 @@
 """Schema migrations: SQL scripts applied in order, tracked by ``PRAGMA user_version``.
 
 Raw app identifiers and MAC addresses have no column anywhere: an app entry is stored with its
-visit tokens only (DESIGN.md §4.3).
+visit tokens only (docs/architecture.md §privacy).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ V1 = """
 """
 
 
-# The outbox (DESIGN.md §6): a record changed after it was sent (its stay ended, a rotation
+# The outbox (docs/architecture.md §sync): a record changed once sent (its stay ended, a rotation
 # added a token) goes back into the outbox; ``revision`` lets the uploader mark a record synced
 # only if it did not change while its batch was on the way. A record the collector refuses
 # (4xx naming it) keeps its reason in ``sync_error`` and waits there, counted, never deleted.
@@ -73,13 +73,13 @@ V2 = """
 """
 
 
-# Honest time (DESIGN.md §4.4): a time taken while the clock was not synchronised also keeps
+# Honest time (docs/architecture.md §time): a time read while the clock was unsynchronised keeps
 # its boot-relative reading (CLOCK_BOOTTIME) and the boot's ID, so that it can be recomputed
 # once the clock is synchronised (VisitLog.correct_clock). All NULL for a synced record; the
 # partial index keeps "how many wait for correction" cheap however long the log grows.
 # A token's day key is the UTC date its wall clock read when it was made; once its time is
 # corrected to another day, ``key_day`` keeps the date whose key made it, so an exposure check
-# can still recompute it (a date, not an identifier: DESIGN.md §4.3 holds).
+# can still recompute it (a date, not an identifier: docs/architecture.md §privacy holds).
 V3 = """
         ALTER TABLE entries ADD COLUMN boot_id TEXT;     -- the boot an unsynced time was taken in
         ALTER TABLE entries ADD COLUMN entered_boot_s REAL;  -- CLOCK_BOOTTIME of entered_at

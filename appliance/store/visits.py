@@ -195,7 +195,8 @@ class VisitLog:
         return int(self._write(retention.close_open_entries))
 
     def apply_retention(self, now: float, retention_days: int) -> dict[str, int]:
-        """Delete what is past retention (DESIGN.md §4.3); never an unsynced live entry."""
+        """Delete what is past retention (docs/architecture.md §privacy); never an unsynced live
+        entry."""
         removed: dict[str, int] = self._write(
             lambda db: retention.apply_retention(db, now, retention_days)
         )

@@ -3,7 +3,7 @@
 ``flush()`` (the daemon calls it about once a second) commits everything queued in one
 transaction, so a busy door costs one commit a second, not one per event. A time taken before
 the clock was synchronised keeps its boot-relative reading, so the log can make it right once
-it is (DESIGN.md §4.4).
+it is (docs/architecture.md §time).
 
 Raw SQL on purpose: an entry's stay ends with ``max(?, entered_at)``, a change bumps
 ``revision + 1`` and a late token is an INSERT … SELECT, none of which sqlite-utils' table API

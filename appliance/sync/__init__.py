@@ -1,4 +1,4 @@
-"""Sync with the provincial collector (DESIGN.md §6): the only requests importer."""
+"""Sync with the provincial collector (docs/architecture.md §sync): the only requests importer."""
 
 from __future__ import annotations
 

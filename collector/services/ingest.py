@@ -35,8 +35,8 @@ def ingest(
 
     A record sent again may carry more than before (the stay's end, tokens of later
     rotations): those are merged into the stored one. A record first sent with an
-    unsynchronised clock and sent again synchronised carries its corrected time (DESIGN.md
-    §4.4): that replaces the stored times, never the other way round. The whole batch is one
+    unsynchronised clock and resent synchronised carries its corrected time (docs/architecture.md
+    §time): that replaces the stored times, never the other way round. The whole batch is one
     transaction, so a batch cut mid-way leaves nothing behind and its retry is simply new.
     """
     if not records:
