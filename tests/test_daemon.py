@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import acknowledge
 from tests.conftest import run_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -188,8 +189,7 @@ def test_daemon_applies_retention_at_start_and_closes_stale_stays(daemon) -> Non
     log.record(Entry("open", "app", time.time() - 3600, "bluezone", (("ab" * 16, 0.0),)))
     log.add_manual("Lê Văn Cũ", when=old)
     log.flush()
-    log.db.execute("UPDATE entries SET synced_at = ? WHERE uuid = 'synced'", (time.time(),))
-    log.db.conn.commit()
+    acknowledge(db, {"synced"}, time.time())
     log.close()
     proc = start(config, speed=1)
     procs.append(proc)

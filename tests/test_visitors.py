@@ -8,7 +8,6 @@ import logging
 import os
 import re
 import signal
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from appliance.errors import UsageError, VisitorError
 from appliance.i18n import text
 from appliance.store import VisitLog
 from appliance.visitors import MAX_FIELD, MAX_NAME, Visitor, submit_visitor, validate
+from tests.builders import on_disk
 from tests.conftest import run_checkpoint
 from tests.test_daemon import runtime_env, write_config
 
@@ -274,14 +274,11 @@ class Applying:
 
 
 def manual_rows(db: Path) -> list[tuple[str, str, str | None, str | None, float]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(
-            "SELECT e.uuid, m.name, m.organisation, m.phone, e.entered_at FROM entries e"
-            " JOIN manual_details m ON m.entry_id = e.id WHERE e.kind = 'manual' ORDER BY e.id"
-        ).fetchall()
-    finally:
-        conn.close()
+    return on_disk(
+        db,
+        "SELECT e.uuid, m.name, m.organisation, m.phone, e.entered_at FROM entries e"
+        " JOIN manual_details m ON m.entry_id = e.id WHERE e.kind = 'manual' ORDER BY e.id",
+    )
 
 
 def test_a_request_applied_twice_is_one_entry(tmp_path: Path) -> None:
@@ -312,8 +309,7 @@ def test_add_manual_with_the_same_uuid_twice_is_one_entry(tmp_path: Path) -> Non
         again = log.add_manual("Someone Else", when=2000.0, entry_uuid="u-1")
         assert first == again == "u-1"
         assert log.total() == 1
-        count = log.db.execute("SELECT count(*) FROM manual_details").fetchone()[0]
-        assert count == 1
+        assert on_disk(db, "SELECT count(*) FROM manual_details") == [(1,)]
         assert manual_rows(db) == [("u-1", NAME, None, "0912345678", 1000.0)]
     finally:
         log.close()
@@ -610,11 +606,11 @@ def test_a_visitor_typed_before_sync_carries_the_boot_clock_and_gets_the_true_ti
         door.synced = False
         second, _ = submit_visitor(db, validate(NAME))
         apply()
-        conn = sqlite3.connect(db)
-        boot = conn.execute(
-            "SELECT clock_synced, boot_id, entered_boot_s FROM entries WHERE uuid = ?", (second,)
-        ).fetchone()
-        conn.close()
+        [boot] = on_disk(
+            db,
+            "SELECT clock_synced, boot_id, entered_boot_s FROM entries WHERE uuid = ?",
+            (second,),
+        )
         assert boot[:2] == (0, clock.boot_id()) and boot[2] == pytest.approx(
             clock.boottime(), abs=5
         )
