@@ -878,15 +878,18 @@ def test_the_screen_reader_opens_the_visit_log_once_the_daemon_has_made_it(
 
     monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path / "data"))
     config = load_config(write_config(tmp_path))
-    with ScreenReader(config) as read:
+    with ScreenReader(config, wall=lambda: NOW) as read:
         first = read()  # the console started before the daemon: no visit log yet
         assert first.feed == [] and first.store_error is None and first.status is None
+        assert first.now == NOW  # the reader's wall clock, injected
         log = VisitLog(config.storage.database)
-        log.record(Entry("early", "no_app", time.time() - 60, via_sensor=True))
+        log.record(Entry("early", "no_app", NOW - 60, via_sensor=True))
         log.flush()
         log.close()
-        (row,) = read().feed
+        second = read()
+        (row,) = second.feed
         assert (row.uuid, row.kind, row.token, row.clock_synced) == ("early", "no_app", None, True)
+        assert second.today == {"app": 0, "no_app": 1, "manual": 0}  # today by that clock
         assert read.visits is not None
     assert read.visits is None  # closed with the console
     read.close()  # and closing again is harmless
