@@ -1,9 +1,14 @@
-"""Builders for tests: sightings of app phones with the real frames, in a line; visits."""
+"""Builders for tests: sightings of app phones with the real frames, in a line; visits; and the
+visit log's file read (or poked) through a connection of the test's own."""
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from appliance.core.doorway import Entry, EntryUpdate
 from appliance.core.tokens import TokenMaker
@@ -11,6 +16,7 @@ from appliance.models import Detection, Sighting
 from appliance.protocols import frames
 from appliance.protocols.registry import Classifier
 from appliance.store import VisitLog
+from appliance.store.outbox import Outbox
 
 _classifier = Classifier()
 
@@ -51,3 +57,24 @@ def record_keyed_before_sync(
     log.record(EntryUpdate(entry_uuid, left_at=wrong_wall + stay_s), clock_synced=False)
     log.flush()
     return entry_uuid, token
+
+
+def on_disk(path: Path, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+    """What the file says, through a connection of its own (the store's is private), and
+    committed: a test sets a row the way no method would (a corrupt clock reading) this way."""
+    conn = sqlite3.connect(path)
+    try:
+        with conn:
+            return conn.execute(sql, tuple(params)).fetchall()
+    finally:
+        conn.close()
+
+
+def acknowledge(path: Path, uuids: set[str], when: float) -> None:
+    """The collector acknowledges these entries, as the uploader marks them."""
+    box = Outbox(path)
+    try:
+        marked = box.mark_synced([r for r in box.batch(1000) if r.uuid in uuids], when)
+        assert marked == len(uuids), "an entry to acknowledge was not waiting to be sent"
+    finally:
+        box.close()

@@ -27,6 +27,7 @@ from appliance.console.form import ask_visitor
 from appliance.console.screen import HEALTH_PARTS, MAX_ALERT_LINES, SHORT_TOKEN, render
 from appliance.console.snapshot import FEED_MAX, FeedRow, Snapshot
 from appliance.daemon.readout import read_snapshot
+from appliance.errors import StoreError
 from appliance.i18n import MESSAGES, text
 
 REPO = Path(__file__).resolve().parent.parent
@@ -714,11 +715,12 @@ def test_snapshot_reads_what_the_daemon_wrote_without_a_write_lock(
         assert NAME not in flat(lines) and "0912345678" not in flat(lines)  # nothing identifying
 
         # The console's connection cannot write…
-        with pytest.raises(sqlite3.OperationalError, match="readonly"):
-            store.db.execute("INSERT INTO alerts (id, kind, created_at) VALUES ('x', 'y', 'z')")
+        with pytest.raises(StoreError, match="readonly"):
+            store.add_manual("Đỗ Văn Khoa", when=NOW)
+        assert store.total() == 4
         # …and, even in the middle of a read, never keeps the daemon from writing.
-        reading = store.db.execute("SELECT uuid FROM entries ORDER BY id")
-        assert reading.fetchone() is not None
+        reading = store.entries_between(0.0, NOW + 1)
+        assert next(reading).uuid == "yesterday"
         writer = sqlite3.connect(db, timeout=0.1, isolation_level=None)
         try:
             writer.execute("BEGIN IMMEDIATE")
@@ -730,7 +732,8 @@ def test_snapshot_reads_what_the_daemon_wrote_without_a_write_lock(
             writer.execute("COMMIT")
         finally:
             writer.close()
-        reading.fetchall()
+        # The read goes on in the snapshot it started in.
+        assert [e.uuid for e in reading] == ["app-1", "noapp-1", "manual-1"]
         assert read_snapshot(config, store, now=NOW).today["no_app"] == 2
     finally:
         store.close()
@@ -875,15 +878,18 @@ def test_the_screen_reader_opens_the_visit_log_once_the_daemon_has_made_it(
 
     monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path / "data"))
     config = load_config(write_config(tmp_path))
-    with ScreenReader(config) as read:
+    with ScreenReader(config, wall=lambda: NOW) as read:
         first = read()  # the console started before the daemon: no visit log yet
         assert first.feed == [] and first.store_error is None and first.status is None
+        assert first.now == NOW  # the reader's wall clock, injected
         log = VisitLog(config.storage.database)
-        log.record(Entry("early", "no_app", time.time() - 60, via_sensor=True))
+        log.record(Entry("early", "no_app", NOW - 60, via_sensor=True))
         log.flush()
         log.close()
-        (row,) = read().feed
+        second = read()
+        (row,) = second.feed
         assert (row.uuid, row.kind, row.token, row.clock_synced) == ("early", "no_app", None, True)
+        assert second.today == {"app": 0, "no_app": 1, "manual": 0}  # today by that clock
         assert read.visits is not None
     assert read.visits is None  # closed with the console
     read.close()  # and closing again is harmless

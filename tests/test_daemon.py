@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import acknowledge
 from tests.conftest import run_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -188,8 +189,7 @@ def test_daemon_applies_retention_at_start_and_closes_stale_stays(daemon) -> Non
     log.record(Entry("open", "app", time.time() - 3600, "bluezone", (("ab" * 16, 0.0),)))
     log.add_manual("Lê Văn Cũ", when=old)
     log.flush()
-    log.db.execute("UPDATE entries SET synced_at = ? WHERE uuid = 'synced'", (time.time(),))
-    log.db.conn.commit()
+    acknowledge(db, {"synced"}, time.time())
     log.close()
     proc = start(config, speed=1)
     procs.append(proc)
@@ -264,7 +264,8 @@ def test_one_ticker_round_commits_applies_the_inbox_and_writes_the_status(
     from appliance.daemon.ticker import Ticker
     from appliance.visitors import submit_visitor, validate
 
-    parts = build(door_config(tmp_path, monkeypatch))
+    wall = [time.time()]  # the real wall clock, held still (a console request is believable)
+    parts = build(door_config(tmp_path, monkeypatch), wall=lambda: wall[0])
     monotonic = [1000.0]
     ticker = Ticker(parts, monotonic=lambda: monotonic[0])
     try:
@@ -279,7 +280,9 @@ def test_one_ticker_round_commits_applies_the_inbox_and_writes_the_status(
         assert status["today"] == {"app": 0, "no_app": 0, "manual": 1}
         assert status["health"]["scanner"] == {"state": "ok", "source": "none"}  # type: ignore[index]
         assert status["health"]["clock"]["awaiting_correction"] is not None  # type: ignore[index]
-        assert status["door"]["muted_until"] > time.time() + 4 * 60  # type: ignore[index]
+        # The status's times and the mute's end are the injected wall clock's.
+        assert status["started_at"] == status["updated_at"] == wall[0]
+        assert status["door"]["muted_until"] == wall[0] + 5 * 60  # type: ignore[index]
         # Within the same second nothing is committed or written again.
         written = (tmp_path / "data" / "status.json").stat().st_mtime_ns
         submit_visitor(db, validate("Lê Văn Nam"))
@@ -290,8 +293,10 @@ def test_one_ticker_round_commits_applies_the_inbox_and_writes_the_status(
         ticker.step()
         assert inbox.pending(db) == [] and len(committed(db)) == 2
         # The collector's heartbeat repeats the status without the sync part.
+        wall[0] += 90.0
         heartbeat = parts.status.heartbeat()
         assert heartbeat["today"]["manual"] == 2 and heartbeat["simulated"] is False
+        assert heartbeat["uptime_s"] == 90
         assert "sync" not in heartbeat["health"] and "scanner" in heartbeat["health"]
     finally:
         parts.close()

@@ -24,7 +24,7 @@ from appliance.exposure_check import DAY_SLACK
 from appliance.protocols import bluezone_keys
 from appliance.store import VisitLog, schema
 from appliance.store.outbox import Outbox
-from tests.builders import record_keyed_before_sync
+from tests.builders import on_disk, record_keyed_before_sync
 from tests.conftest import run_checkpoint
 
 BOOT = "6b4e0a5c-0d1e-4f59-9d43-3b1c2f7a9e10"
@@ -49,23 +49,26 @@ def app_entry(uuid: str, boot_s: float, tokens: tuple[str, ...] = (TOKEN_A,)) ->
     return Entry(uuid, "app", t, "bluezone", tuple((tok, t) for tok in tokens), via_sensor=True)
 
 
-def row(db: VisitLog, uuid: str) -> dict[str, Any]:
-    cursor = db.db.execute(
-        "SELECT entered_at, left_at, clock_synced, boot_id, entered_boot_s, left_boot_s,"
-        " revision, synced_at FROM entries WHERE uuid = ?",
-        (uuid,),
+ROW_COLUMNS = (
+    "entered_at", "left_at", "clock_synced", "boot_id", "entered_boot_s", "left_boot_s",
+    "revision", "synced_at",
+)  # fmt: skip
+
+
+def row(log: VisitLog, uuid: str) -> dict[str, Any]:
+    """What ``log``'s file holds for ``uuid``, read through a connection of the test's own."""
+    [values] = on_disk(
+        log.path, f"SELECT {', '.join(ROW_COLUMNS)} FROM entries WHERE uuid = ?", (uuid,)
     )
-    names = [d[0] for d in cursor.description]
-    return dict(zip(names, cursor.fetchone(), strict=True))
+    return dict(zip(ROW_COLUMNS, values, strict=True))
 
 
-def first_seen(db: VisitLog, uuid: str) -> list[tuple[str, float, float | None]]:
-    return list(
-        db.db.execute(
-            "SELECT t.token, t.first_seen, t.first_seen_boot_s FROM entry_tokens t"
-            " JOIN entries e ON e.id = t.entry_id WHERE e.uuid = ? ORDER BY t.token",
-            (uuid,),
-        )
+def first_seen(log: VisitLog, uuid: str) -> list[tuple[str, float, float | None]]:
+    return on_disk(
+        log.path,
+        "SELECT t.token, t.first_seen, t.first_seen_boot_s FROM entry_tokens t"
+        " JOIN entries e ON e.id = t.entry_id WHERE e.uuid = ? ORDER BY t.token",
+        (uuid,),
     )
 
 
@@ -104,7 +107,7 @@ def test_a_v2_log_with_data_migrates_to_v3_keeping_every_record(tmp_path: Path) 
     v2_file(path)
     log = VisitLog(path, boot_clock=boot_clock(60))
     try:
-        assert log.db.execute("PRAGMA user_version").fetchone()[0] == 3 == schema.SCHEMA_VERSION
+        assert on_disk(path, "PRAGMA user_version") == [(3,)] == [(schema.SCHEMA_VERSION,)]
         assert row(log, "old-app") == {
             "entered_at": 1000.0, "left_at": 1300.0, "clock_synced": 1, "boot_id": None,
             "entered_boot_s": None, "left_boot_s": None, "revision": 2, "synced_at": 1400.0,
@@ -121,14 +124,12 @@ def test_a_v2_log_with_data_migrates_to_v3_keeping_every_record(tmp_path: Path) 
         log.record(app_entry("new", 60), clock_synced=False)
         log.flush()
         assert row(log, "new")["entered_boot_s"] == 60.0
-        indexes = {
-            r[0] for r in log.db.execute("SELECT name FROM sqlite_master WHERE type='index'")
-        }
+        indexes = {r[0] for r in on_disk(path, "SELECT name FROM sqlite_master WHERE type='index'")}
         assert "entries_clock_uncorrected" in indexes
     finally:
         log.close()
     again = VisitLog(path)  # opening a current file migrates nothing
-    assert again.db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert on_disk(path, "PRAGMA user_version") == [(3,)]
     again.close()
 
 
@@ -194,8 +195,7 @@ def test_a_stay_a_crash_left_open_keeps_its_length_through_correction(tmp_path: 
     log.record(Entry("later", "no_app", unsynced_wall(160)), clock_synced=False)
     log.flush()
     # Recorded when decided, on the same (wrong) wall clock: the last is "later".
-    log.db.execute("UPDATE entries SET created_at = entered_at")
-    log.db.conn.commit()
+    on_disk(path, "UPDATE entries SET created_at = entered_at")
     log.close()
     restarted = VisitLog(path, boot_clock=boot_clock(200))  # the daemon restarted, same boot
     assert restarted.close_open_entries() == 1
@@ -230,9 +230,9 @@ def test_correcting_twice_changes_nothing(tmp_path: Path) -> None:
     log.flush()
     assert sync_at(log, 1000) == 2
     after_first = [row(log, u) for u in ("stay",)] + [first_seen(log, "stay")]
-    dump = list(log.db.execute("SELECT * FROM entries ORDER BY id"))
+    dump = on_disk(log.path, "SELECT * FROM entries ORDER BY id")
     assert sync_at(log, 5000) == 0  # later, and again at the next start
-    assert list(log.db.execute("SELECT * FROM entries ORDER BY id")) == dump
+    assert on_disk(log.path, "SELECT * FROM entries ORDER BY id") == dump
     assert [row(log, "stay"), first_seen(log, "stay")] == after_first
     log.close()
 
@@ -307,7 +307,7 @@ def utc(t: float) -> datetime:
 
 
 def key_days(log: VisitLog) -> list[tuple[str, str | None]]:
-    return list(log.db.execute("SELECT token, key_day FROM entry_tokens ORDER BY token"))
+    return on_disk(log.path, "SELECT token, key_day FROM entry_tokens ORDER BY token")
 
 
 def test_a_token_keyed_on_the_wrong_day_keeps_that_day_through_correction(

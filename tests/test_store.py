@@ -12,8 +12,8 @@ from appliance.core.doorway import Entry, EntryUpdate
 from appliance.errors import StoreError
 from appliance.models import Sighting
 from appliance.store import VisitLog
-from appliance.store.outbox import Outbox
 from appliance.store.schema import SCHEMA_VERSION
+from tests.builders import acknowledge, on_disk
 from tests.sim import run_lobby
 
 DAY = 86400.0
@@ -23,24 +23,6 @@ def app_entry(
     uuid: str, t: float, tokens: tuple[tuple[str, float], ...] = (("aa" * 16, 0.0),)
 ) -> Entry:
     return Entry(uuid, "app", t, "bluezone", tokens, via_sensor=True)
-
-
-def on_disk(path: Path, sql: str) -> list[tuple[object, ...]]:
-    """What the file says, read through a connection of its own."""
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
-
-def acknowledge(path: Path, uuids: set[str], when: float) -> None:
-    """The collector acknowledges these entries, as the uploader marks them."""
-    box = Outbox(path)
-    try:
-        box.mark_synced([r for r in box.batch(1000) if r.uuid in uuids], when)
-    finally:
-        box.close()
 
 
 def test_new_database_is_migrated_in_wal_mode(tmp_path: Path) -> None:

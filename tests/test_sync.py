@@ -36,7 +36,7 @@ from appliance.sync.client import CollectorClient
 from appliance.sync.retry import Backoff
 from appliance.sync.tuning import NETWORK_POLL_S, SyncTuning
 from appliance.sync.uploader import Uploader
-from tests.builders import record_keyed_before_sync
+from tests.builders import on_disk, record_keyed_before_sync
 from tests.collector_harness import (  # noqa: F401
     Collector,
     Tls,
@@ -125,11 +125,7 @@ def collector_uuids(server: Collector) -> list[str]:
 
 
 def local_uuids(db: Path) -> set[str]:
-    log = VisitLog(db, readonly=True)
-    try:
-        return {r[0] for r in log.db.execute("SELECT uuid FROM entries")}
-    finally:
-        log.close()
+    return {r[0] for r in on_disk(db, "SELECT uuid FROM entries")}
 
 
 # -- enrollment -----------------------------------------------------------------------------
@@ -289,12 +285,8 @@ def test_every_record_arrives_exactly_once_through_faults_and_a_collector_restar
     ended = {
         str(r[0]) for r in collector.query("SELECT uuid FROM visits WHERE left_at IS NOT NULL")
     }
-    log = VisitLog(db, readonly=True)
-    local_ended = {
-        r[0] for r in log.db.execute("SELECT uuid FROM entries WHERE left_at IS NOT NULL")
-    }
-    local_tokens = log.db.execute("SELECT count(*) FROM entry_tokens").fetchone()[0]
-    log.close()
+    local_ended = {r[0] for r in on_disk(db, "SELECT uuid FROM entries WHERE left_at IS NOT NULL")}
+    [(local_tokens,)] = on_disk(db, "SELECT count(*) FROM entry_tokens")
     assert ended == local_ended
     assert collector.query("SELECT count(*) FROM visit_tokens") == [(local_tokens,)]
 
@@ -418,11 +410,8 @@ def test_a_record_the_collector_refuses_is_kept_and_counted_and_the_rest_goes(
 ) -> None:
     db = tmp_path / "visits.db"
     expected = fill(db, 40)
-    log = VisitLog(db)
-    log.db.execute("UPDATE entries SET entered_at = -5 WHERE id = 17")  # a corrupt clock reading
-    log.db.conn.commit()
-    bad = log.db.execute("SELECT uuid FROM entries WHERE id = 17").fetchone()[0]
-    log.close()
+    on_disk(db, "UPDATE entries SET entered_at = -5 WHERE id = 17")  # a corrupt clock reading
+    [(bad,)] = on_disk(db, "SELECT uuid FROM entries WHERE id = 17")
     token = collector.enroll()["token"]
     uploader = uploader_for(db, CollectorClient(collector.url, token=token, ca_file=tls.ca_file))
     result = uploader.push()
@@ -604,15 +593,14 @@ def test_records_changing_while_batches_are_in_flight_arrive_in_their_final_stat
         uploader.push()
     thread.join()
     uploader.push()  # what changed after the last pass
-    log = VisitLog(db, readonly=True)
     local = {
         r[0]: (r[1], r[2])
-        for r in log.db.execute(
+        for r in on_disk(
+            db,
             "SELECT e.uuid, e.left_at, count(t.token) FROM entries e"
-            " JOIN entry_tokens t ON t.entry_id = e.id GROUP BY e.id"
+            " JOIN entry_tokens t ON t.entry_id = e.id GROUP BY e.id",
         )
     }
-    log.close()
     remote = {
         str(r[0]): (r[1], int(str(r[2])))
         for r in collector.query(

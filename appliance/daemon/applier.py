@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 from appliance import clock, inbox
+from appliance.daemon.clocks import real_wall
 from appliance.errors import StoreError, VisitorError
 from appliance.visitors import validate
 
@@ -25,30 +25,32 @@ REQUESTS_PER_ROUND = 50  # a flood of requests must not hold up the ticker
 MAX_MUTE_MINUTES = 24 * 60
 
 
-def request_time(value: Any) -> float | None:
+def request_time(value: Any, now: float) -> float | None:
     """The time a console request was made, if it is believable: a number (not a boolean),
-    not in the future (beyond a minute of clock difference) and after 2000."""
+    not in the future of the wall time ``now`` (beyond a minute of clock difference) and
+    after 2000."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
-    if not 946684800 <= value <= time.time() + 60:
+    if not 946684800 <= value <= now + 60:
         return None
     return float(value)
 
 
-def manual_time(data: dict[str, Any]) -> tuple[float | None, tuple[str, float] | None]:
-    """When a visitor typed at the console came in, and that time on this boot's clock.
+def manual_time(data: dict[str, Any], now: float) -> tuple[float | None, tuple[str, float] | None]:
+    """When a visitor typed at the console came in, and that time on this boot's clock;
+    ``now`` is the wall time.
 
     The console reads both clocks (appliance.visitors). A request from this boot gets its
     time from the boot clock whenever the wall clock was set since it was typed (NTP, after a
     power cut): its ``at`` would be wrong by that step. Any other request has its ``at`` only.
     """
-    at = request_time(data.get("at"))
+    at = request_time(data.get("at"), now)
     boot_id, boot_s = data.get("boot_id"), data.get("boot_s")
     if boot_id is None or boot_id != clock.boot_id():
         return at, None
     if isinstance(boot_s, bool) or not isinstance(boot_s, int | float) or not math.isfinite(boot_s):
         return at, None
-    from_boot = request_time(time.time() - (clock.boottime() - boot_s))
+    from_boot = request_time(now - (clock.boottime() - boot_s), now)
     if from_boot is None:
         return at, None
     if at is None or abs(from_boot - at) > CLOCK_STEP_S:
@@ -90,12 +92,16 @@ class InboxApplier:
         mute_minutes: float,
         clock_synced: Callable[[], bool],
         door: Mutable | None = None,
+        wall: Callable[[], float] = real_wall,
     ) -> None:
+        """``wall`` is the real wall clock, even beside the simulated lobby: the console
+        stamps its requests with it."""
         self.database = database
         self.visits = visits
         self.mute_minutes = mute_minutes  # a mute request that does not say how long
         self.clock_synced = clock_synced
         self.door = door
+        self.wall = wall
         self.muted_until = 0.0  # wall time; the console shows it
         self._stuck: set[str] = set()  # applied but not removable
 
@@ -124,9 +130,10 @@ class InboxApplier:
         ):
             inbox.reject(path, f"bad minutes {minutes!r}")
             return
-        asked = request_time(data.get("at"))
-        until = (asked if asked is not None else time.time()) + float(minutes) * 60
-        left = until - time.time()
+        now = self.wall()
+        asked = request_time(data.get("at"), now)
+        until = (asked if asked is not None else now) + float(minutes) * 60
+        left = until - now
         if left > 0:  # a request read late (the daemon was down) mutes what is left
             self.muted_until = until
             if self.door is not None:
@@ -141,7 +148,7 @@ class InboxApplier:
                 data.get("name"), data.get("organisation"), data.get("phone"),
                 data.get("purpose"), lang="en",
             )  # fmt: skip
-            at, when_boot = manual_time(data)
+            at, when_boot = manual_time(data, self.wall())
             entry_uuid = str(data["uuid"])
             if at is None:
                 raise ValueError(f"bad time {data.get('at')!r}")

@@ -3,12 +3,12 @@
 ``build`` opens the visit log (closing the stays a crash left open, correcting what an earlier
 run of this boot recorded before the clock was set), builds the pipeline, the advertisement
 source, the lights and the uploader. ``Parts`` holds them all; nothing in it is filled in later.
+Its clocks are the door's (``DoorClock``) and the real wall clock (``wall``), both injected here.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,7 @@ from appliance.core.pipeline import Pipeline
 from appliance.core.presence import PresenceTracker
 from appliance.core.tokens import TokenMaker
 from appliance.daemon.applier import InboxApplier
-from appliance.daemon.clocks import ClockWatch, DoorClock
+from appliance.daemon.clocks import ClockWatch, DoorClock, real_wall
 from appliance.daemon.status_doc import StatusFile
 from appliance.daemon.ticker import ErrorCount, Flusher
 from appliance.errors import CheckpointError
@@ -64,7 +64,8 @@ class SyncLink:
 
     def health(self) -> dict[str, Any]:
         if self.uploader is not None:
-            return self.uploader.status.as_json(time.time())
+            # On the uploader's own clock, which set its next attempt.
+            return self.uploader.status.as_json(self.uploader.clock.wall())
         if self.problem is not None:
             return {"state": "error", "last_error": self.problem}
         return {"state": "off"}
@@ -77,6 +78,9 @@ class Parts:
     config: Config
     simulated: bool
     clock: DoorClock
+    # The real wall clock, which the simulated lobby's virtual time does not replace: the
+    # status's times, a mute's end, the console's requests, retention.
+    wall: Callable[[], float]
     visits: VisitLog
     watch: ClockWatch
     pipeline: Pipeline
@@ -171,8 +175,10 @@ def build(
     simulate: bool = False,
     speed: float = 1.0,
     door_tuning: DoorTuning | None = None,
+    wall: Callable[[], float] = real_wall,
 ) -> Parts:
-    """The daemon's parts; ``door_tuning`` replaces the doorway's (tests give a sensor)."""
+    """The daemon's parts; ``door_tuning`` replaces the doorway's (tests give a sensor), and
+    ``wall`` the real wall clock (Parts.wall)."""
     simulated = simulate or config.ble.source == "simulate"
     tokens = TokenMaker(load_secret(config, create=simulated))
     # The door's clock never steps with NTP; in simulation the lobby's clock is the door's.
@@ -203,12 +209,12 @@ def build(
         utc_offset=lambda: pipeline.tracker.utc_offset_s, on_error=errors.add,
     )  # fmt: skip
     source = ble.open_source(config.ble, wiring, simulate=simulated, speed=speed)
-    status = StatusFile(status_path(config), simulated=simulated)
+    status = StatusFile(status_path(config), simulated=simulated, wall=wall)
     return Parts(
-        config=config, simulated=simulated, clock=clock, visits=visits, watch=watch,
+        config=config, simulated=simulated, clock=clock, wall=wall, visits=visits, watch=watch,
         pipeline=pipeline, signals=signals, source=source, door=door,
         sync=open_sync(config, status.heartbeat),
         inbox=InboxApplier(config.storage.database, visits, mute_minutes=config.gpio.mute_minutes,
-                           clock_synced=watch.clock_synced, door=door),
+                           clock_synced=watch.clock_synced, door=door, wall=wall),
         flusher=Flusher(visits), errors=errors, status=status, notifier=Notifier(),
     )  # fmt: skip

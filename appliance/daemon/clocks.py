@@ -26,6 +26,13 @@ log = logging.getLogger("checkpoint")
 CLOCK_CHECK_S = 1.0
 
 
+def real_wall() -> float:
+    """The system's wall clock, looked up at each reading as the inline ``time.time()`` it
+    replaces was: a test that sets the system's clock (monkeypatch) is obeyed. The default
+    ``wall`` of the daemon's parts; the simulated lobby's virtual time never replaces it."""
+    return time.time()
+
+
 class DoorClock:
     """Wall time (the simulated lobby's virtual time) and the door's time."""
 

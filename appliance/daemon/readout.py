@@ -5,13 +5,14 @@ adapter around rich) gets plain ``Snapshot``s and never touches the log.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 from appliance.config import Config
 from appliance.console.snapshot import ALERT_SHOWN_DAYS, FEED_MAX, FeedRow, Snapshot
 from appliance.core.days import local_day_bounds
+from appliance.daemon.clocks import real_wall
 from appliance.errors import StoreError
 from appliance.inbox import rejected_requests, waiting_visitors
 from appliance.status import read_beacon_status, read_status, status_path
@@ -20,10 +21,9 @@ from appliance.store import VisitLog
 ALERTS_SHOWN = 5
 
 
-def read_snapshot(config: Config, visits: VisitLog | None, now: float | None = None) -> Snapshot:
-    """Everything on the screen at ``now``; without a visit log (none yet, or unreadable), the
-    status and the inbox only."""
-    now = time.time() if now is None else now
+def read_snapshot(config: Config, visits: VisitLog | None, now: float) -> Snapshot:
+    """Everything on the screen at the wall time ``now``; without a visit log (none yet, or
+    unreadable), the status and the inbox only."""
     today: dict[str, int] = {}
     feed: list[FeedRow] = []
     alerts: list[dict[str, Any]] = []
@@ -60,8 +60,9 @@ class ScreenReader:
     """``read_snapshot`` for a running console: opens the visit log read-only as soon as it
     can (it may not exist yet when the console starts before the daemon) and keeps it open."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, wall: Callable[[], float] = real_wall) -> None:
         self.config = config
+        self.wall = wall
         self.visits: VisitLog | None = None
 
     def __call__(self) -> Snapshot:
@@ -70,7 +71,7 @@ class ScreenReader:
                 self.visits = VisitLog(self.config.storage.database, readonly=True, check=False)
             except StoreError:
                 self.visits = None
-        return read_snapshot(self.config, self.visits)
+        return read_snapshot(self.config, self.visits, self.wall())
 
     def close(self) -> None:
         if self.visits is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from appliance import __version__
 from appliance.core.days import local_day_bounds
+from appliance.daemon.clocks import real_wall
 from appliance.status import write_status
 
 if TYPE_CHECKING:
@@ -27,10 +28,20 @@ DISK_LOW_BYTES = 50 * 1024 * 1024  # below this, warn: SQLite needs room for its
 class StatusFile:
     """Where the status goes, and the last document written (the heartbeat repeats it)."""
 
-    def __init__(self, path: Path, *, simulated: bool, started_at: float | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        simulated: bool,
+        started_at: float | None = None,
+        wall: Callable[[], float] = real_wall,
+    ) -> None:
+        """``wall`` is the real wall clock, even beside the simulated lobby: the status's
+        times (start, update, uptime, the end of a mute) are read by other processes."""
         self.path = path
         self.simulated = simulated
-        self.started_at = time.time() if started_at is None else started_at
+        self.wall = wall
+        self.started_at = wall() if started_at is None else started_at
         self.last: dict[str, Any] = {}
 
     def write(self, document: dict[str, Any]) -> None:
@@ -50,7 +61,7 @@ class StatusFile:
             "health": {k: v for k, v in status.get("health", {}).items() if k != "sync"},
             "today": status.get("today", {}),
             "errors": status.get("errors", 0),
-            "uptime_s": round(time.time() - self.started_at),
+            "uptime_s": round(self.wall() - self.started_at),
         }
 
 
@@ -85,8 +96,9 @@ def health(parts: Parts) -> dict[str, Any]:
     }
 
 
-def door_state(parts: Parts) -> dict[str, Any]:
-    """What the box is doing besides greeting and prompting: muted, quiet hours."""
+def door_state(parts: Parts, wall_now: float) -> dict[str, Any]:
+    """What the box is doing besides greeting and prompting: muted (until a real wall time,
+    compared with ``wall_now``), quiet hours."""
     from appliance.core.quiet_hours import in_quiet_hours, parse_quiet_hours
 
     config = parts.config
@@ -96,7 +108,7 @@ def door_state(parts: Parts) -> dict[str, Any]:
         parse_quiet_hours(config.gpio.quiet_hours),
     )
     muted_until = parts.inbox.muted_until
-    return {"muted_until": muted_until if muted_until > time.time() else None,
+    return {"muted_until": muted_until if muted_until > wall_now else None,
             "quiet_hours": quiet}  # fmt: skip
 
 
@@ -104,6 +116,7 @@ def document(parts: Parts, state: str) -> dict[str, Any]:
     """The whole status: ``state`` is running or stopped."""
     config = parts.config
     now = parts.clock.now()
+    wall_now = parts.wall()
     start, end = local_day_bounds(now, config.checkpoint.timezone)
     try:
         today = parts.visits.counts(start, end)
@@ -115,7 +128,7 @@ def document(parts: Parts, state: str) -> dict[str, Any]:
         "version": __version__,
         "pid": os.getpid(),
         "started_at": parts.status.started_at,
-        "updated_at": time.time(),
+        "updated_at": wall_now,
         "now": now,
         "checkpoint": {
             "id": config.checkpoint.id,
@@ -131,7 +144,7 @@ def document(parts: Parts, state: str) -> dict[str, Any]:
         "tracked": tracker.tracked,
         "today": today,
         "last_signal": parts.signals.last,
-        "door": door_state(parts),
+        "door": door_state(parts, wall_now),
     }
 
 

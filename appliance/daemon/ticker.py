@@ -60,13 +60,13 @@ class Flusher:
 
 
 def apply_retention(parts: Parts) -> None:
-    """Delete what is past retention; with a collector, only what it has acknowledged
-    (the same pass as `checkpoint maintenance`)."""
+    """Delete what is past retention, by the real wall clock; with a collector, only what it
+    has acknowledged (the same pass as `checkpoint maintenance`)."""
     from appliance import maintenance
 
     try:
         done = maintenance.apply_retention(
-            parts.visits, parts.config, time.time(), clock_synced=parts.watch.synced
+            parts.visits, parts.config, parts.wall(), clock_synced=parts.watch.synced
         )
     except StoreError as exc:
         log.error("retention: %s", exc)
@@ -113,17 +113,17 @@ class Ticker:
         """One round of the ticker; pings systemd's watchdog only when the round went well."""
         self.advance()
         parts = self.parts
-        wall = self.monotonic()
+        mono = self.monotonic()  # the rounds' pace, which no clock step may change
         try:
-            if wall - self.last_flush >= FLUSH_S:
-                self.last_flush = wall
+            if mono - self.last_flush >= FLUSH_S:
+                self.last_flush = mono
                 parts.flusher.flush()
                 parts.inbox.apply()
-            if wall - self.last_retention >= RETENTION_EVERY_S:
-                self.last_retention = wall
+            if mono - self.last_retention >= RETENTION_EVERY_S:
+                self.last_retention = mono
                 apply_retention(parts)
-            if wall - self.last_status >= STATUS_S:
-                self.last_status = wall
+            if mono - self.last_status >= STATUS_S:
+                self.last_status = mono
                 status_doc.write(parts, "running")
         except Exception:  # the ticker is the daemon's heartbeat: it must go on
             parts.errors.add()

@@ -70,12 +70,6 @@ class VisitLog:
     def origin(self) -> str:
         return self._writer.origin
 
-    @property
-    def db(self) -> sqlite_utils.Database:
-        """Tests' window onto the open file (they check what was written where no method
-        says). Code outside the store never uses it: ask the log a question instead."""
-        return self._open()
-
     def _open(self) -> sqlite_utils.Database:
         if self._db is None:
             raise sqlite3.ProgrammingError(f"the visit log {self.path} is closed")
