@@ -81,3 +81,15 @@ def test_every_subcommand_takes_config() -> None:
     for name, leaf in _leaves(build_parser()).items():
         options = {o for action in leaf._actions for o in action.option_strings}
         assert "--config" in options, f"{name} has no --config"
+
+
+def test_provision_apply_help_gives_the_exit_codes_the_enrollment_unit_acts_on() -> None:
+    from appliance.errors import EXIT_BAD_FILE, EXIT_REFUSED, EXIT_RETRY, CodeRefused, RetryLater
+
+    description = " ".join(
+        (_leaves(build_parser())["checkpoint provision apply"].description or "").split()
+    )
+    assert CodeRefused.exit_code == EXIT_REFUSED and RetryLater.exit_code == EXIT_RETRY
+    assert f"{EXIT_RETRY} the collector (or the clock) is not ready" in description
+    assert f"{EXIT_BAD_FILE} a bad file or option" in description
+    assert f"{EXIT_REFUSED} the collector refused the code for good" in description

@@ -61,8 +61,8 @@ def register(subparsers: Subparsers) -> None:
         help="first boot: enroll with the boot partition's provision file, then delete it",
         description="Set the hostname, enroll with the file's one-time code and pinned CA, give "
         "the secrets to the daemon's user, and delete the file. Exit codes: 0 enrolled; 75 the "
-        "collector (or the clock) is not ready, try again later; 2 a bad file or option; 1 the "
-        "collector refused the code for good (make a new bundle).",
+        "collector (or the clock) is not ready, try again later; 2 a bad file or option; 77 the "
+        "collector refused the code for good (make a new bundle); 1 a local failure.",
     )
     q.add_argument(
         "file",
