@@ -39,3 +39,6 @@ fi
 if [[ -z "$("${psql[@]}" -c "SELECT 1 FROM pg_database WHERE datname = '$role'")" ]]; then
     "${psql[@]}" -c "CREATE DATABASE $role OWNER $role"
 fi
+# Each test drops its own database WITH (FORCE); an autovacuum worker still on it belongs to no
+# role, and only pg_signal_backend lets the test role end it (else: InsufficientPrivilege).
+"${psql[@]}" -c "GRANT pg_signal_backend TO $role" >/dev/null

@@ -93,10 +93,20 @@ def fresh_postgres(admin_url: str) -> tuple[str, str]:
 
 
 def drop_postgres(admin_url: str, name: str) -> None:
+    """Drop a test's database, even with the collector's or an autovacuum worker's connections
+    still on it (FORCE ends them; a worker needs pg_signal_backend, which test-postgres.sh
+    grants; without it the worker is simply waited out)."""
     import psycopg
 
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    for attempt in range(50):
+        try:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            if attempt == 49:
+                raise
+            time.sleep(0.1)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
