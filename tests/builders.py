@@ -3,6 +3,7 @@ visit log's file read (or poked) through a connection of the test's own."""
 
 from __future__ import annotations
 
+import argparse
 import sqlite3
 import uuid
 from collections.abc import Iterable
@@ -78,3 +79,17 @@ def acknowledge(path: Path, uuids: set[str], when: float) -> None:
         assert marked == len(uuids), "an entry to acknowledge was not waiting to be sent"
     finally:
         box.close()
+
+
+def subcommands(
+    parser: argparse.ArgumentParser, prefix: str = "checkpoint"
+) -> dict[str, argparse.ArgumentParser]:
+    """Every runnable subcommand of a command line and its parser, by its full name
+    (``checkpoint exposure ids``, not ``checkpoint exposure``)."""
+    found: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                nested = subcommands(sub, f"{prefix} {name}")
+                found.update(nested or {f"{prefix} {name}": sub})
+    return found

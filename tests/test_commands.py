@@ -11,22 +11,10 @@ from types import ModuleType
 
 import appliance.commands
 from appliance.cli import COMMANDS, build_parser
+from tests.builders import subcommands
 from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
-
-
-def _leaves(
-    parser: argparse.ArgumentParser, prefix: str = "checkpoint"
-) -> dict[str, argparse.ArgumentParser]:
-    """Every runnable subcommand (``checkpoint exposure ids``, not ``checkpoint exposure``)."""
-    found: dict[str, argparse.ArgumentParser] = {}
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                nested = _leaves(sub, f"{prefix} {name}")
-                found.update(nested or {f"{prefix} {name}": sub})
-    return found
 
 
 def _command_modules() -> list[ModuleType]:
@@ -50,13 +38,13 @@ def _readme_command_list() -> set[str]:
 
 
 def test_every_subcommand_has_a_heading_in_the_readme_command_list() -> None:
-    commands = set(_leaves(build_parser()))
+    commands = set(subcommands(build_parser()))
     assert len(commands) >= 15
     assert sorted(commands - _readme_command_list()) == []
 
 
 def test_the_readme_command_list_names_no_command_that_does_not_exist() -> None:
-    assert sorted(_readme_command_list() - set(_leaves(build_parser()))) == []
+    assert sorted(_readme_command_list() - set(subcommands(build_parser()))) == []
 
 
 def test_every_commands_module_registers_a_subcommand_with_its_own_handler() -> None:
@@ -65,7 +53,7 @@ def test_every_commands_module_registers_a_subcommand_with_its_own_handler() -> 
     for module in modules:
         parser = argparse.ArgumentParser(prog="checkpoint")
         module.register(parser.add_subparsers())
-        leaves = _leaves(parser)
+        leaves = subcommands(parser)
         assert leaves, f"{module.__name__} registers no subcommand"
         for name, leaf in leaves.items():
             handler = leaf.get_default("handler")
@@ -78,7 +66,7 @@ def test_the_parser_is_built_from_every_commands_module() -> None:
 
 
 def test_every_subcommand_takes_config() -> None:
-    for name, leaf in _leaves(build_parser()).items():
+    for name, leaf in subcommands(build_parser()).items():
         options = {o for action in leaf._actions for o in action.option_strings}
         assert "--config" in options, f"{name} has no --config"
 
@@ -87,7 +75,7 @@ def test_provision_apply_help_gives_the_exit_codes_the_enrollment_unit_acts_on()
     from appliance.errors import EXIT_BAD_FILE, EXIT_REFUSED, EXIT_RETRY, CodeRefused, RetryLater
 
     description = " ".join(
-        (_leaves(build_parser())["checkpoint provision apply"].description or "").split()
+        (subcommands(build_parser())["checkpoint provision apply"].description or "").split()
     )
     assert CodeRefused.exit_code == EXIT_REFUSED and RetryLater.exit_code == EXIT_RETRY
     assert f"{EXIT_RETRY} the collector (or the clock) is not ready" in description

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
-
 from appliance.cli import build_parser
 from appliance.config import documented_keys
+from tests.builders import subcommands
 from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 
 
-def _commands(parser: argparse.ArgumentParser, prefix: str = "checkpoint") -> list[str]:
-    found = []
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                nested = _commands(sub, f"{prefix} {name}")
-                found += nested or [f"{prefix} {name}"]
-    return found
-
-
 def test_every_command_is_documented_in_the_readme() -> None:
-    commands = _commands(build_parser())
+    commands = list(subcommands(build_parser()))
     assert len(commands) >= 7
     missing = [c for c in commands if f"`{c}" not in README]
     assert missing == []

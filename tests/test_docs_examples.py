@@ -8,7 +8,6 @@ the document cannot drift from the derivations. The design docs must also name e
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import re
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from appliance.protocols.adstructs import parse, parse_hex, uuid_text
 from appliance.protocols.others import describe
 from appliance.protocols.registry import Classifier
 from collector.cli import build_parser as build_collector_parser
+from tests.builders import subcommands
 from tests.conftest import REPO
 
 PROTOCOLS = (REPO / "docs" / "protocols.md").read_text(encoding="utf-8")
@@ -208,19 +208,9 @@ def test_a_wrong_number_in_an_example_is_caught() -> None:
 # -- the architecture doc names every command ------------------------------------------------
 
 
-def _commands(parser: argparse.ArgumentParser, prefix: str) -> list[str]:
-    found = []
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                nested = _commands(sub, f"{prefix} {name}")
-                found += nested or [f"{prefix} {name}"]
-    return found
-
-
 def test_every_command_is_in_the_architecture_doc() -> None:
-    commands = _commands(build_parser(), "checkpoint")
-    commands += _commands(build_collector_parser(), "checkpoint-collector")
+    commands = list(subcommands(build_parser(), "checkpoint"))
+    commands += list(subcommands(build_collector_parser(), "checkpoint-collector"))
     assert len(commands) >= 20
     missing = [c for c in commands if f"| `{c}" not in ARCHITECTURE]
     assert missing == []
