@@ -19,6 +19,7 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from appliance.core.days import DEFAULT_TIMEZONE
 from appliance.core.quiet_hours import parse_quiet_hours
 from appliance.core.tokens import SECRET_LENGTH
 from appliance.errors import ConfigError
@@ -49,7 +50,7 @@ class CheckpointSection:
     id: str = key("UNENROLLED", "the door unit's ID, assigned at enrollment")
     agency: str = key("", "the agency shown on the console and in exports")
     door: str = key("", "which door of the agency this unit watches")
-    timezone: str = key("Asia/Ho_Chi_Minh", "local time for the console and exports")
+    timezone: str = key(DEFAULT_TIMEZONE, "local time for the console and exports")
     language: str = key("vi", "what receptionists and officials read", choices=("vi", "en"))
 
 

@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from appliance.core.days import DEFAULT_TIMEZONE
 from appliance.errors import UsageError, run_command
 from collector.db import PostgresDatabase, SqliteDatabase, open_database
 from collector.services import auth, enrollment, report_files, reports
 from collector.services.base import iso
 
 Handler = Callable[[argparse.Namespace], int]
-DEFAULT_ZONE = "Asia/Ho_Chi_Minh"  # the local days of reports, where none is given
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -259,7 +259,9 @@ def _add_serve(sub: Subparsers) -> None:
     p.add_argument(
         "--province-key", type=Path, metavar="F", help="the province secret, for exposure checks"
     )
-    p.add_argument("--timezone", type=zone, default=ZoneInfo(DEFAULT_ZONE), help="for local days")
+    p.add_argument(
+        "--timezone", type=zone, default=ZoneInfo(DEFAULT_TIMEZONE), help="for local days"
+    )
     p.add_argument(
         "--log-level", default="info", choices=("critical", "error", "warning", "info", "debug")
     )
@@ -314,7 +316,7 @@ def _add_report_and_export(sub: Subparsers) -> None:
         )
         if name == "export":
             p.add_argument("-o", "--output", metavar="F", help="file (default: stdout)")
-            p.add_argument("--timezone", type=zone, default=ZoneInfo(DEFAULT_ZONE))
+            p.add_argument("--timezone", type=zone, default=ZoneInfo(DEFAULT_TIMEZONE))
         p.set_defaults(handler=handler)
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from appliance.core.days import DEFAULT_TIMEZONE
 from appliance.models import SensorEvent, Sighting
 from appliance.protocols import bluezone_keys, frames, gaen_keys
 
@@ -60,7 +61,7 @@ class LobbyScenario:
     """An office day. Times are local hours of ``day`` in ``timezone``."""
 
     day: date = date(2020, 8, 20)
-    timezone: str = "Asia/Ho_Chi_Minh"
+    timezone: str = DEFAULT_TIMEZONE
     opens_h: float = 7.5
     closes_h: float = 17.0
     visitors: int = 300
@@ -348,7 +349,7 @@ class Lobby:
 
 def busy_scenario(start: float, hours: float = 2.0, seed: int = 7) -> LobbyScenario:
     """A lively lobby starting at ``start`` (UNIX seconds) for the demo: people every minute."""
-    local = datetime.fromtimestamp(start, ZoneInfo("Asia/Ho_Chi_Minh"))
+    local = datetime.fromtimestamp(start, ZoneInfo(DEFAULT_TIMEZONE))
     opens = local.hour + local.minute / 60 + local.second / 3600
     return LobbyScenario(
         day=local.date(),

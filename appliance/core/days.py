@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Final
 from zoneinfo import ZoneInfo
+
+# Where Checkpoint was made for: the default zone of a door unit and of the collector's reports.
+DEFAULT_TIMEZONE: Final = "Asia/Ho_Chi_Minh"
 
 
 def local_day_bounds(now: float, timezone: str) -> tuple[float, float]:
