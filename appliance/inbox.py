@@ -7,14 +7,20 @@ after its effect is committed. A manual entry carries its own UUID and time, so 
 twice (a crash between commit and delete) is still one entry, and one written while the daemon
 is stopped is recorded with the right time when it starts. A file that cannot be understood is
 moved to ``inbox/rejected/`` and counted, never lost and never fatal.
+
+Anyone in the daemon's group can write here, so nothing in it is trusted: a request is read
+through a descriptor that follows no link, only if it is a plain file with one link, and at most
+one byte past the limit; ``rejected/`` is used only as a real directory, never through a link.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
+import stat
 import tempfile
 import time
 import uuid as uuidlib
@@ -72,11 +78,39 @@ def submit(database: Path, kind: str, data: dict[str, Any]) -> Path:
 
 
 def pending(database: Path) -> list[Path]:
+    """The requests waiting, oldest first; links are listed too, so that they are refused."""
     directory = inbox_dir(database)
     try:
-        return sorted(p for p in directory.iterdir() if p.suffix == ".json" and p.is_file())
+        return sorted(
+            p
+            for p in directory.iterdir()
+            if p.suffix == ".json" and (p.is_symlink() or p.is_file())
+        )
     except FileNotFoundError:
         return []
+
+
+class _Untrusted(ValueError):
+    """A request file that must not be read: a link, not a plain file, or too big."""
+
+
+def _head(path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of the request in ``path``, through a descriptor that follows no
+    link (O_NONBLOCK: a FIFO planted here must not hang the daemon), and only from a plain file
+    with one link: a hard link to another file would let a writer have it moved or deleted."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _Untrusted("a symbolic link, not a request file") from None
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise _Untrusted("not a plain file")
+        if info.st_nlink != 1:
+            raise _Untrusted(f"a file with {info.st_nlink} hard links")
+        return handle.read(limit)
 
 
 def waiting_visitors(database: Path) -> int:
@@ -84,8 +118,8 @@ def waiting_visitors(database: Path) -> int:
     count = 0
     for path in pending(database):
         try:
-            count += b'"kind": "manual"' in path.read_bytes()[:64]
-        except OSError:
+            count += b'"kind": "manual"' in _head(path, 64)
+        except (OSError, _Untrusted):
             continue
     return count
 
@@ -93,7 +127,7 @@ def waiting_visitors(database: Path) -> int:
 def read(path: Path) -> Request | None:
     """The request in ``path``, or None if it is malformed (then moved aside)."""
     try:
-        raw = path.read_bytes()
+        raw = _head(path, MAX_REQUEST_BYTES + 1)
         if len(raw) > MAX_REQUEST_BYTES:
             raise ValueError(f"over {MAX_REQUEST_BYTES} bytes")
         data = json.loads(raw.decode("utf-8"))
@@ -110,19 +144,40 @@ def read(path: Path) -> Request | None:
     return Request(path, data.pop("kind"), data)
 
 
+def _real_dir(directory: Path) -> bool:
+    """Whether ``directory`` is a directory itself, not a link to one."""
+    try:
+        return stat.S_ISDIR(os.lstat(directory).st_mode)
+    except OSError:
+        return False
+
+
+def _rejected_dir(inbox: Path) -> Path:
+    """``inbox/rejected``, made a real directory: anything else in its place (a link planted to
+    have refused requests moved, and later deleted, elsewhere) is removed first."""
+    target = inbox / REJECTED
+    if not _real_dir(target) and os.path.lexists(target):
+        log.warning("inbox: %s was not a directory (a link?): replaced by one", target)
+        target.unlink()
+    _make_dir(target)
+    return target
+
+
 def reject(path: Path, reason: str) -> None:
     log.warning("inbox: %s refused: %s", path.name, reason)
-    target = path.parent / REJECTED
     try:
-        _make_dir(target)
-        os.replace(path, target / path.name)
+        target = _rejected_dir(path.parent)
+        os.replace(path, target / path.name)  # a link is moved itself, never what it points to
     except OSError as exc:
         log.error("inbox: cannot move %s aside: %s", path.name, exc)
 
 
 def rejected_requests(database: Path) -> int:
+    target = inbox_dir(database) / REJECTED
+    if not _real_dir(target):
+        return 0
     try:
-        return sum(1 for p in (inbox_dir(database) / REJECTED).iterdir() if p.suffix == ".json")
+        return sum(1 for p in target.iterdir() if p.suffix == ".json")
     except OSError:
         return 0
 
@@ -133,13 +188,15 @@ def expire(database: Path, older_than: float) -> int:
     removed = 0
     directory = inbox_dir(database)
     for place, pattern in ((directory / REJECTED, "*.json"), (directory, ".*.tmp")):
+        if not _real_dir(place):  # never through a link: it could point anywhere
+            continue
         try:
             candidates = list(place.glob(pattern))
         except OSError:
             continue
         for path in candidates:
             try:
-                if path.stat().st_mtime < older_than:
+                if os.lstat(path).st_mtime < older_than:
                     path.unlink()
                     removed += 1
             except OSError:

@@ -20,6 +20,9 @@ MAX_RECORDS_PER_BATCH: Final = 5000
 # Tokens (and key days) per record, at most: a desk phone shows ~100 identifiers a day, and a
 # month of them still fits.
 MAX_TOKENS_PER_RECORD: Final = 5000
+# A record's UUID as units write it (str(uuid4()): lower-case, hyphenated); the collector refuses
+# any other spelling, so a device must never take one in.
+UUID_PATTERN: Final = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 # 2100-01-01 UTC: a timestamp beyond it is a bug, not a visit.
 LATEST_TIMESTAMP: Final = 4102444800.0
 

@@ -24,6 +24,7 @@ from appliance.records import (
     MAX_RECORDS_PER_BATCH,
     MAX_TOKENS_PER_RECORD,
     SENT_KINDS,
+    UUID_PATTERN,
 )
 from collector.services.enrollment import DEFAULT_CODE_LIFETIME_S, MAX_CODE_LIFETIME_S
 
@@ -82,7 +83,7 @@ class EnrollReply(Strict):
 class VisitIn(Strict):
     """One entry at the door. App entries carry tokens (HMACs), never an identifier."""
 
-    uuid: str = Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    uuid: str = Field(pattern=UUID_PATTERN)
     kind: SentKind
     protocol: str | None = Field(default=None, pattern=r"^[a-z0-9-]{1,32}$")
     entered_at: float = Field(ge=0, le=LATEST_TIMESTAMP, description="UNIX seconds, UTC")

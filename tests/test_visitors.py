@@ -337,6 +337,16 @@ def test_bad_requests_are_rejected_and_never_block_the_ones_after(tmp_path: Path
             "5-unknown.json": json.dumps({"kind": "reboot"}),
             "6-mute-zero.json": json.dumps({"kind": "mute", "minutes": 0}),
             "7-mute-text.json": json.dumps({"kind": "mute", "minutes": "ten"}),
+            # A UUID the collector would refuse forever must never become an entry.
+            "8-bad-uuid.json": json.dumps(
+                {"kind": "manual", "name": NAME, "uuid": "not-a-uuid", "at": 1597890600.0}
+            ),
+            "9-uuid-number.json": json.dumps(
+                {"kind": "manual", "name": NAME, "uuid": 7, "at": 1597890600.0}
+            ),
+            "10-uuid-upper.json": json.dumps(
+                {"kind": "manual", "name": NAME, "uuid": str(uuid4()).upper(), "at": 1597890600.0}
+            ),
         }  # fmt: skip
         for name, body in bad.items():
             (directory / name).write_text(body, encoding="utf-8")
@@ -349,6 +359,77 @@ def test_bad_requests_are_rejected_and_never_block_the_ones_after(tmp_path: Path
         assert door.muted_until == door.now + 5 * 60
     finally:
         door.close()
+
+
+def test_a_huge_request_is_refused_after_reading_one_byte_past_the_limit(tmp_path: Path) -> None:
+    import tracemalloc
+
+    db = tmp_path / "data" / "visits.db"
+    directory = inbox.inbox_dir(db)
+    directory.mkdir(parents=True)
+    huge = directory / "0002-huge.json"
+    with huge.open("wb") as out:
+        out.truncate(256 * 1024 * 1024)  # sparse: no disk, but a whole read would take 256 MiB
+    tracemalloc.start()
+    try:
+        assert inbox.read(huge) is None
+        _now, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024  # the limit (16 KiB) and a byte, not the file
+    assert listing(directory / inbox.REJECTED) == ["0002-huge.json"]
+
+
+def test_links_hard_links_and_fifos_are_refused_and_what_they_point_at_is_untouched(
+    tmp_path: Path,
+) -> None:
+    door = Applying(tmp_path)
+    db = door.db
+    directory = inbox.inbox_dir(db)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    try:
+        directory.mkdir(parents=True)
+        body = json.dumps(
+            {"kind": "manual", "name": NAME, "uuid": str(uuid4()), "at": 1597890600.0}
+        )
+        for name in ("target-a.json", "target-b.json"):
+            (outside / name).write_text(body, encoding="utf-8")
+        (directory / "1-link.json").symlink_to(outside / "target-a.json")
+        os.link(outside / "target-b.json", directory / "2-hardlink.json")
+        os.mkfifo(directory / "3-fifo.json")  # never listed: a read would wait for a writer
+        entry_uuid, _request = submit_visitor(db, validate(NAME), when=1597890600.0)
+        door.apply()
+        assert listing(directory / inbox.REJECTED) == ["1-link.json", "2-hardlink.json"]
+        assert (directory / inbox.REJECTED / "1-link.json").is_symlink()  # the link moved itself
+        assert [row[0] for row in manual_rows(db)] == [entry_uuid]  # only the genuine visitor
+        assert {p.name: p.read_text(encoding="utf-8") for p in outside.iterdir()} == {
+            "target-a.json": body,
+            "target-b.json": body,
+        }
+    finally:
+        door.close()
+
+
+def test_a_linked_rejected_folder_is_never_used_nor_expired_through(tmp_path: Path) -> None:
+    db = tmp_path / "data" / "visits.db"
+    directory = inbox.inbox_dir(db)
+    directory.mkdir(parents=True)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    precious = outside / "report.json"
+    precious.write_text("{}", encoding="utf-8")
+    os.utime(precious, (1.0, 1.0))  # older than any retention
+    (directory / inbox.REJECTED).symlink_to(outside, target_is_directory=True)
+    assert inbox.rejected_requests(db) == 0
+    assert inbox.expire(db, older_than=time.time()) == 0
+    assert precious.exists()
+    (directory / "1-bad.json").write_text("{oops", encoding="utf-8")
+    assert inbox.read(directory / "1-bad.json") is None
+    rejected = directory / inbox.REJECTED
+    assert not rejected.is_symlink() and rejected.is_dir()
+    assert listing(rejected) == ["1-bad.json"]
+    assert listing(outside) == ["report.json"]
 
 
 def test_a_request_that_cannot_be_removed_is_applied_once_and_then_skipped(
@@ -541,6 +622,7 @@ def test_log_visitor_goes_through_the_running_daemon(daemon: Running) -> None:
 @pytest.mark.slow
 def test_the_daemon_moves_bad_requests_aside_and_keeps_running(daemon: Running) -> None:
     directory = inbox.inbox_dir(daemon.db)
+    directory.mkdir(exist_ok=True)  # the daemon makes it with the first request; none yet if alone
     rejected = directory / inbox.REJECTED
     bad = {
         "0-syntax.json": b"{oops",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 from appliance import clock, inbox
 from appliance.daemon.clocks import real_wall
 from appliance.errors import StoreError, VisitorError
+from appliance.records import UUID_PATTERN
 from appliance.visitors import validate
 
 log = logging.getLogger("checkpoint")
@@ -149,7 +151,9 @@ class InboxApplier:
                 data.get("purpose"), lang="en",
             )  # fmt: skip
             at, when_boot = manual_time(data, self.wall())
-            entry_uuid = str(data["uuid"])
+            entry_uuid = data["uuid"]
+            if not isinstance(entry_uuid, str) or not re.fullmatch(UUID_PATTERN, entry_uuid):
+                raise ValueError(f"bad uuid {entry_uuid!r}")  # the collector would refuse it
             if at is None:
                 raise ValueError(f"bad time {data.get('at')!r}")
         except (VisitorError, KeyError, TypeError, ValueError) as exc:
