@@ -75,6 +75,11 @@ class GpioError(CheckpointError):
 # -- visitors typed at the door ----------------------------------------------------------------
 
 
+class UntrustedFile(ValueError):
+    """A file in a shared directory that must not be used: a link, not a plain file, or one with
+    other names (``appliance.plainfile``)."""
+
+
 class VisitorError(UsageError):
     """A field the receptionist must correct; ``field`` says which."""
 

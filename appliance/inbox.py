@@ -16,7 +16,6 @@ one byte past the limit; ``rejected/`` is used only as a real directory, never t
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import logging
 import os
@@ -27,6 +26,9 @@ import uuid as uuidlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from appliance.errors import UntrustedFile
+from appliance.plainfile import open_plain_file
 
 log = logging.getLogger(__name__)
 
@@ -90,26 +92,12 @@ def pending(database: Path) -> list[Path]:
         return []
 
 
-class _Untrusted(ValueError):
-    """A request file that must not be read: a link, not a plain file, or too big."""
-
-
 def _head(path: Path, limit: int) -> bytes:
-    """At most ``limit`` bytes of the request in ``path``, through a descriptor that follows no
-    link (O_NONBLOCK: a FIFO planted here must not hang the daemon), and only from a plain file
-    with one link: a hard link to another file would let a writer have it moved or deleted."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise _Untrusted("a symbolic link, not a request file") from None
-        raise
+    """At most ``limit`` bytes of the request in ``path``, from a plain file with one link,
+    opened without following a link: a hard link to another file would let a writer have it
+    moved or deleted, a FIFO would hang the daemon."""
+    fd, _info = open_plain_file(path)
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise _Untrusted("not a plain file")
-        if info.st_nlink != 1:
-            raise _Untrusted(f"a file with {info.st_nlink} hard links")
         return handle.read(limit)
 
 
@@ -119,7 +107,7 @@ def waiting_visitors(database: Path) -> int:
     for path in pending(database):
         try:
             count += b'"kind": "manual"' in _head(path, 64)
-        except (OSError, _Untrusted):
+        except (OSError, UntrustedFile):
             continue
     return count
 

@@ -14,9 +14,10 @@ from appliance.exports.csv import write_csv
 from appliance.exports.exporter import Exporter, day_row, total_row
 from appliance.exports.jsonl import write_jsonl
 from appliance.exports.output import check_target, finish, open_text_output, write_export
-from appliance.exports.period import COLUMNS, Period, headers, period
+from appliance.exports.period import Period, headers, period
 from appliance.exports.source import EntrySelection, ExportedEntry, VisitSource
 from appliance.exports.xlsx import write_xlsx
+from appliance.formats.labels import ENTRY_COLUMNS as COLUMNS
 
 __all__ = [
     "CHUNK",

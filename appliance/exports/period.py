@@ -8,23 +8,9 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from appliance.errors import UsageError
+from appliance.formats.labels import ENTRY_COLUMNS as COLUMNS
 from appliance.i18n import text
 
-# (key, catalogue entry of the header); the same order in every format.
-COLUMNS = (
-    ("entry", "exp_entry"),
-    ("day", "exp_day"),
-    ("entered", "exp_entered"),
-    ("left", "exp_left"),
-    ("kind", "exp_kind"),
-    ("protocol", "exp_protocol"),
-    ("tokens", "exp_tokens"),
-    ("name", "exp_name"),
-    ("organisation", "exp_org"),
-    ("phone", "exp_phone"),
-    ("purpose", "exp_purpose"),
-    ("clock_synced", "exp_clock"),
-)
 MAX_SPAN_DAYS = 3660  # ten years
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from appliance.exports.cells import Progress, reported
 from appliance.exports.exporter import Exporter, total_row
-from appliance.exports.period import COLUMNS, header_names, offset_text
+from appliance.exports.period import header_names, offset_text
+from appliance.formats.labels import ENTRY_COLUMNS as COLUMNS
 from appliance.i18n import text
 
 WIDTHS = (36, 11, 19, 19, 24, 13, 34, 28, 28, 16, 28, 10)  # characters, per column

@@ -17,6 +17,7 @@ from typing import Any
 import sqlite_utils
 
 from appliance.formats.cells import FORMULA_PREFIXES
+from appliance.formats.labels import ENTRY_COLUMNS
 from appliance.store.rows import ExportEntry
 
 # A visit's tokens in the order the phone showed them (first seen first).
@@ -24,7 +25,7 @@ _TOKENS_SQL = (
     "(SELECT group_concat(token, ' ') FROM (SELECT t.token FROM entry_tokens t"
     " WHERE t.entry_id = e.id ORDER BY t.first_seen, t.token))"
 )
-CELL_COUNT = 12  # the export's columns, in the order every format writes them
+CELL_COUNT = len(ENTRY_COLUMNS)  # the export's columns, in the order every format writes them
 _TYPED = {7, 8, 9, 10}  # only typed text can hold a comma, a quote or a line break
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
-import stat
 from pathlib import Path
 from typing import Final
 
 import sqlite_utils
 
-from appliance.errors import StoreError
+from appliance.errors import StoreError, UntrustedFile
+from appliance.plainfile import open_plain_file
 from appliance.store.schema import migrate
 
 BUSY_TIMEOUT_MS: Final = 5000  # the console reads while the daemon writes
@@ -106,12 +106,11 @@ def _give_away(name: Path, uid: int, gid: int) -> None:
     # another file by now. Only a plain file root made, with no other name, is given away,
     # through its descriptor (no path is followed).
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
+        fd, info = open_plain_file(name)
+    except (OSError, UntrustedFile):
         return
     try:
-        info = os.fstat(fd)
-        if stat.S_ISREG(info.st_mode) and info.st_uid == 0 and info.st_nlink == 1:
+        if info.st_uid == 0:
             os.fchown(fd, uid, gid)
             os.fchmod(fd, 0o660)
     except OSError:
