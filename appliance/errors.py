@@ -53,6 +53,11 @@ class StoreError(CheckpointError):
     """The visit database cannot be opened, is corrupt, or the disk is full."""
 
 
+class DiskFull(StoreError):
+    """The visit log's filesystem has no room (ENOSPC, SQLITE_FULL): the daemon holds what it
+    decided in memory and tries again (docs/architecture.md §degraded-mode)."""
+
+
 # -- exit codes that systemd units act on ------------------------------------------------------
 
 EXIT_BAD_FILE: Final = 2  # a file or an option is wrong: retrying cannot help

@@ -22,6 +22,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "ok": {"vi": "tốt", "en": "ok"},
     "error": {"vi": "lỗi", "en": "error"},
     "low": {"vi": "sắp đầy", "en": "low"},
+    "full": {"vi": "đầy", "en": "full"},
     "off": {"vi": "tắt", "en": "off"},
     "unsynchronised": {"vi": "chưa đồng bộ", "en": "not synchronised"},
     "starting": {"vi": "đang khởi động", "en": "starting"},
@@ -76,6 +77,18 @@ MESSAGES: dict[str, dict[str, str]] = {
     "fault_disk": {
         "vi": "Thẻ nhớ sắp đầy: báo bộ phận CNTT.",
         "en": "The SD card is nearly full: call IT.",
+    },
+    "fault_disk_full": {
+        "vi": "Thẻ nhớ đã đầy: {n} mục đang được giữ tạm trong bộ nhớ, sẽ tự ghi khi có chỗ"
+        " trống. Báo bộ phận CNTT.",
+        "en": "The SD card is full: {n} records are held in memory and will be written once"
+        " there is room. Call IT.",
+    },
+    "fault_disk_dropped": {
+        "vi": "Thẻ nhớ đã đầy và bộ nhớ tạm cũng đã đầy: {dropped} mục đã bị mất, {n} mục"
+        " đang được giữ. Báo ngay bộ phận CNTT.",
+        "en": "The SD card is full and so is the memory holding records: {dropped} lost,"
+        " {n} held. Call IT now.",
     },
     "fault_clock": {
         "vi": "Đồng hồ chưa đồng bộ: kiểm tra mạng; giờ của lượt vào được đánh dấu.",

@@ -350,6 +350,34 @@ def test_a_store_fault_without_a_message_and_sync_offline_and_tls(lang: str) -> 
     assert f"{text('sync', lang)}: {text('offline', lang)}" in flat(lines)
 
 
+DISK_FULL = {
+    "vi": "Thẻ nhớ đã đầy: 12 mục đang được giữ tạm trong bộ nhớ, sẽ tự ghi khi có chỗ trống."
+    " Báo bộ phận CNTT.",
+    "en": "The SD card is full: 12 records are held in memory and will be written once there"
+    " is room. Call IT.",
+}
+DISK_FULL_DROPPED = {
+    "vi": "Thẻ nhớ đã đầy và bộ nhớ tạm cũng đã đầy: 3 mục đã bị mất, 20000 mục đang được giữ.",
+    "en": "The SD card is full and so is the memory holding records: 3 lost, 20000 held.",
+}
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_full_card_says_so_and_counts_what_is_held_and_dropped(lang: str) -> None:
+    full = {"state": "full", "message": "disk full writing /var/lib/checkpoint/checkpoint.db",
+            "pending": 12, "dropped": 0}  # fmt: skip
+    status = running(health=health(store=full, disk={"state": "full", "free_bytes": 0}))
+    lines = screen(snap_of(status), lang)
+    assert shows(lines, DISK_FULL[lang])
+    assert f"{text('disk', lang)}: {text('full', lang)}" in flat(lines)
+    # Not also "nearly full", nor a database error with SQLite's words.
+    assert not shows(lines, text("fault_disk", lang))
+    assert "checkpoint.db" not in flat(lines)
+    dropped = running(health=health(store={**full, "pending": 20000, "dropped": 3},
+                                    disk={"state": "full", "free_bytes": 0}))  # fmt: skip
+    assert shows(screen(snap_of(dropped), lang), DISK_FULL_DROPPED[lang])
+
+
 CLOCK_WAITING = {
     "vi": "Đồng hồ chưa đồng bộ: kiểm tra mạng. Giờ của 12 lượt vào chưa chắc đúng, sẽ được"
     " chỉnh khi có mạng.",

@@ -110,6 +110,20 @@ def _sync_fault(sync: dict[str, Any], lang: str) -> Text | None:
     return None
 
 
+def _count(value: Any) -> int:
+    """A count from the status file (not trusted): 0 unless it is a whole number."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _disk_full(store: dict[str, Any], lang: str) -> Text:
+    """The daemon in degraded mode: how much it holds in memory, and what it had to drop."""
+    held, dropped = _count(store.get("pending")), _count(store.get("dropped"))
+    if dropped:
+        message = text("fault_disk_dropped", lang).format(n=held, dropped=dropped)
+        return Text(message, style="bold white on red")
+    return Text(text("fault_disk_full", lang).format(n=held), style="bold red")
+
+
 def _daemon_faults(status: dict[str, Any] | None, lang: str) -> list[Text]:
     """What the daemon's health says is wrong, each with the action to take."""
     if status is None or not status.get("running"):
@@ -121,10 +135,13 @@ def _daemon_faults(status: dict[str, Any] | None, lang: str) -> list[Text]:
         message = text("fault_scanner", lang).format(state=text(scanner, lang))
         lines.append(Text(message, style="bold red"))
     store = health.get("store", {})
-    if _state_of("store", store) != "ok":
+    store_state = _state_of("store", store)
+    if store_state == "full":
+        lines.append(_disk_full(store, lang))
+    elif store_state != "ok":
         message = store.get("message") or text("error", lang)
         lines.append(Text(text("fault_store", lang).format(message=message), style="bold red"))
-    if _state_of("disk", health.get("disk", {})) not in ("ok", "off"):
+    if store_state != "full" and _state_of("disk", health.get("disk", {})) not in ("ok", "off"):
         lines.append(Text(text("fault_disk", lang), style="bold red"))
     lines.append(_clock_fault(health.get("clock", {}), lang))
     if _state_of("gpio", health.get("gpio", {})) == "error":

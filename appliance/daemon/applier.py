@@ -106,6 +106,7 @@ class InboxApplier:
         self.wall = wall
         self.muted_until = 0.0  # wall time; the console shows it
         self._stuck: set[str] = set()  # applied but not removable
+        self._waits: str | None = None  # why the visit log could not take a manual entry
 
     def apply(self) -> None:
         """Apply (up to REQUESTS_PER_ROUND of) what waits; a visit log that cannot take a
@@ -166,8 +167,11 @@ class InboxApplier:
                 clock_synced=self.clock_synced(), when_boot=when_boot,
             )  # fmt: skip
         except StoreError as exc:
-            log.error("manual entry waits in the inbox: %s", exc)
+            if str(exc) != self._waits:  # tried each second: said once (a full disk)
+                log.error("manual entry waits in the inbox: %s", exc)
+            self._waits = str(exc)
             return False
+        self._waits = None
         log.info("manual entry recorded from the console")
         self._done(path)
         return True

@@ -27,7 +27,7 @@ from appliance.errors import CheckpointError
 from appliance.protocols.registry import Classifier, DecodeOptions
 from appliance.sdnotify import Notifier
 from appliance.status import status_path
-from appliance.store import VisitLog
+from appliance.store import VisitLog, WaitForSpace
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -99,14 +99,24 @@ class Parts:
         self.visits.close()
 
 
-def open_visits(config: Config, clock: DoorClock, tokens: TokenMaker, simulated: bool) -> VisitLog:
-    visits = VisitLog(
-        config.storage.database, origin="simulated" if simulated else "live",
-        session=clock.session, key_day_of=tokens.key_day,
-    )  # fmt: skip
+def close_stale_stays(visits: VisitLog) -> None:
+    """Once the visit log is open, before anything of this run is committed: the stays a crash
+    left open end."""
     reopened = visits.close_open_entries()
     if reopened:
         log.info("closed %d stays left open by the last run", reopened)
+
+
+def open_visits(config: Config, clock: DoorClock, tokens: TokenMaker, simulated: bool) -> VisitLog:
+    """The visit log; on a full disk, one that holds decisions in memory until it can open
+    (docs/architecture.md §degraded-mode)."""
+    visits = VisitLog(
+        config.storage.database, origin="simulated" if simulated else "live",
+        session=clock.session, key_day_of=tokens.key_day,
+        wait_for_space=WaitForSpace(on_open=close_stale_stays),
+    )  # fmt: skip
+    if visits.waiting is not None:
+        log.error("%s: running in degraded mode, entries held in memory", visits.waiting)
     return visits
 
 

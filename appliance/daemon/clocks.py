@@ -96,6 +96,7 @@ class ClockWatch:
         self._checked = -math.inf  # monotonic() of that answer
         # A run restarted after sync corrects what an earlier run of this boot left.
         self.correction_due = True
+        self._postponed: str | None = None  # why the last correction could not be made
 
     def clock_synced(self) -> bool:
         return self.synced
@@ -123,8 +124,11 @@ class ClockWatch:
         try:
             corrected = self.visits.correct_clock(reading.wall, reading.boot_s, reading.boot_id)
         except StoreError as exc:
-            log.error("clock correction postponed: %s", exc)  # tried again next second
+            if str(exc) != self._postponed:  # tried again each second: said once (a full disk)
+                log.error("clock correction postponed: %s", exc)
+            self._postponed = str(exc)
             return
+        self._postponed = None
         self.correction_due = False
         if corrected:
             log.info("clock synchronised: corrected %d records taken before sync", corrected)

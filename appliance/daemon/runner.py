@@ -49,7 +49,10 @@ class Daemon:
         tasks.append(asyncio.create_task(self._run_source(), name="source"))
         status_doc.write(parts, "running")
         # Ready: the visit log is open and migrated, the pipeline built, the source started.
-        parts.notifier.ready(f"recording at {parts.config.checkpoint.id}")
+        # A full disk is no reason to be restarted (docs/architecture.md §degraded-mode): the
+        # door works, its decisions held in memory until the visit log can take them.
+        held = " (disk full: held in memory)" if parts.visits.waiting is not None else ""
+        parts.notifier.ready(f"recording at {parts.config.checkpoint.id}{held}")
         uploader = parts.sync.uploader
         if uploader is not None:
             uploader.start()
@@ -91,7 +94,7 @@ class Daemon:
         except Exception:
             parts.errors.add()
             log.exception("error closing the pipeline")
-        parts.flusher.flush()
+        parts.flusher.flush(force=True)
         lost = parts.visits.pending
         if lost:
             log.error("%d decided entries could not be written: %s", lost, parts.flusher.error)
@@ -100,7 +103,7 @@ class Daemon:
             parts.visits.close()
         except CheckpointError as exc:
             log.error("%s", exc)
-        return lost
+        return lost + parts.visits.dropped  # those were told as they were dropped
 
 
 def run_daemon(config: Config, *, simulate: bool = False, speed: float = 1.0) -> int:

@@ -16,6 +16,7 @@ from appliance import __version__
 from appliance.core.days import local_day_bounds
 from appliance.daemon.clocks import real_wall
 from appliance.status import write_status
+from appliance.store.writer import MAX_PENDING
 
 if TYPE_CHECKING:
     from appliance.daemon.build import Parts
@@ -71,26 +72,31 @@ def fault(parts: Parts) -> bool:
     return scanner.get("state") not in ("ok", "starting") or parts.flusher.error is not None
 
 
-def disk_health(database: Path) -> dict[str, Any]:
+def disk_health(database: Path, *, full: bool = False) -> dict[str, Any]:
+    """``full``: the visit log could not write for want of room (the daemon is degraded)."""
     try:
         free = shutil.disk_usage(database.parent).free
     except OSError:
         free = -1
     disk_ok = free < 0 or free >= DISK_LOW_BYTES
-    return {"state": "ok" if disk_ok else "low", "free_bytes": free}
+    return {"state": "full" if full else "ok" if disk_ok else "low", "free_bytes": free}
+
+
+def store_health(parts: Parts) -> dict[str, Any]:
+    """``full`` while the disk is (degraded mode: ``pending`` decisions held in memory, at most
+    ``held_max``; ``dropped`` beyond it), ``error`` for any other failure."""
+    flusher, visits = parts.flusher, parts.visits
+    state = "full" if flusher.disk_full else "error" if flusher.error else "ok"
+    return {"state": state, "message": flusher.error, "pending": visits.pending,
+            "dropped": visits.dropped, "held_max": MAX_PENDING}  # fmt: skip
 
 
 def health(parts: Parts) -> dict[str, Any]:
-    store_error = parts.flusher.error
     return {
         "scanner": parts.source.health(),
-        "store": {
-            "state": "error" if store_error else "ok",
-            "message": store_error,
-            "pending": parts.visits.pending,
-        },
+        "store": store_health(parts),
         "clock": parts.watch.health(),
-        "disk": disk_health(parts.config.storage.database),
+        "disk": disk_health(parts.config.storage.database, full=parts.flusher.disk_full),
         "sync": parts.sync.health(),
         "gpio": parts.door.status() if parts.door is not None else {"state": "off"},
     }

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from appliance.core.pipeline import TICK_S
 from appliance.daemon import status_doc
-from appliance.errors import StoreError
+from appliance.errors import DiskFull, StoreError
 
 if TYPE_CHECKING:
     from appliance.daemon.build import Parts
@@ -25,6 +26,10 @@ log = logging.getLogger("checkpoint")
 FLUSH_S = 1.0  # at most about one commit a second; an entry is on disk within 2 s
 STATUS_S = 1.0  # the console refreshes about once a second
 RETENTION_EVERY_S = 3600  # retention is by the day: hourly is plenty
+# A full disk is tried again after 1, 2, 4, 8 s, then every 15 s: a card given room is
+# written to within 15 s, and a full one costs a failed open four times a minute.
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 15.0
 
 
 class ErrorCount:
@@ -38,25 +43,74 @@ class ErrorCount:
 
 
 class FlushableLog(Protocol):
+    @property
+    def pending(self) -> int: ...
+
+    @property
+    def dropped(self) -> int: ...
+
+    def reopen(self) -> None: ...
+
     def flush(self) -> int: ...
 
 
 class Flusher:
     """Commits the visit log's queued decisions; remembers the last failure (the status and
-    the fault light show it) and logs each new one once."""
+    the fault light show it) and logs each new one once.
 
-    def __init__(self, visits: FlushableLog) -> None:
+    A full disk, at start or later, is the degraded mode (docs/architecture.md §degraded-mode):
+    the decisions wait in the log's bounded queue, and opening and committing are tried again,
+    backed off from RETRY_FIRST_S to RETRY_MAX_S; what the queue could not take is logged."""
+
+    def __init__(
+        self, visits: FlushableLog, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self.visits = visits
+        self.monotonic = monotonic
         self.error: str | None = None
+        self.disk_full = False
+        self._retry_s = RETRY_FIRST_S
+        self._next_try = -math.inf
+        self._dropped = 0  # the count already logged
 
-    def flush(self) -> None:
+    def flush(self, *, force: bool = False) -> None:
+        """Commit what is queued; while the disk is full, only once the backoff is over
+        (``force``: now, as the shutdown does)."""
+        self._tell_dropped()
+        now = self.monotonic()
+        if self.disk_full and not force and now < self._next_try:
+            return
         try:
-            self.visits.flush()
-            self.error = None
+            self.visits.reopen()
+            written = self.visits.flush()
+        except DiskFull as exc:
+            self._failed(exc)
+            self.disk_full = True
+            self._next_try = now + self._retry_s
+            self._retry_s = min(self._retry_s * 2, RETRY_MAX_S)
         except StoreError as exc:
-            if str(exc) != self.error:
-                log.error("%s", exc)
-            self.error = str(exc)
+            self._failed(exc)
+            self.disk_full = False
+        else:
+            if self.disk_full:
+                log.warning("the disk has room again: %d held decisions written", written)
+            self.error = None
+            self.disk_full = False
+            self._retry_s = RETRY_FIRST_S
+
+    def _failed(self, exc: StoreError) -> None:
+        if str(exc) != self.error:
+            log.error("%s (%d decisions held in memory)", exc, self.visits.pending)
+        self.error = str(exc)
+
+    def _tell_dropped(self) -> None:
+        dropped = self.visits.dropped
+        if dropped != self._dropped:
+            log.error(
+                "%d decided entries dropped in all: %d already wait in memory for the disk",
+                dropped, self.visits.pending,
+            )  # fmt: skip
+            self._dropped = dropped
 
 
 def apply_retention(parts: Parts) -> None:

@@ -2,6 +2,6 @@
 the only place that writes SQL."""
 
 from appliance.store.rows import EntryRow, ExportEntry
-from appliance.store.visits import VisitLog
+from appliance.store.visits import VisitLog, WaitForSpace
 
-__all__ = ["EntryRow", "ExportEntry", "VisitLog"]
+__all__ = ["EntryRow", "ExportEntry", "VisitLog", "WaitForSpace"]

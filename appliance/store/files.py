@@ -15,19 +15,53 @@ from typing import Final
 
 import sqlite_utils
 
-from appliance.errors import StoreError, UntrustedFile
+from appliance.errors import DiskFull, StoreError, UntrustedFile
 from appliance.plainfile import open_plain_file
 from appliance.store.schema import migrate
 
 BUSY_TIMEOUT_MS: Final = 5000  # the console reads while the daemon writes
 CORRUPT_ADVICE: Final = "stop the daemon, move the file aside and restore a backup"
+FULL_ADVICE: Final = "free space on the SD card; the daemon holds its entries until then"
+# SQLite keeps no errno: a write the filesystem refused comes back as one of these I/O errors
+# (ENOSPC growing the -shm file is SQLITE_IOERR_SHMSIZE). Such an error is a full disk only if
+# the filesystem has less than ROOM_NEEDED_BYTES left for us: the -shm grows 32 KiB at a time
+# and a commit appends its pages to the WAL, so below that SQLite cannot write at all.
+WRITE_IOERRS: Final = frozenset({
+    sqlite3.SQLITE_IOERR_WRITE, sqlite3.SQLITE_IOERR_FSYNC, sqlite3.SQLITE_IOERR_TRUNCATE,
+    sqlite3.SQLITE_IOERR_SHMSIZE, sqlite3.SQLITE_IOERR_SHMMAP, sqlite3.SQLITE_IOERR_DIR_FSYNC,
+})  # fmt: skip
+ROOM_NEEDED_BYTES: Final = 1024 * 1024
+
+
+def no_room(directory: Path) -> bool:
+    """Whether the filesystem holding ``directory`` is (all but) full for this process: root may
+    use the blocks ext4 reserves for it, anyone else may not."""
+    try:
+        fs = os.statvfs(directory)
+    except OSError:
+        return False
+    blocks = fs.f_bfree if os.geteuid() == 0 else fs.f_bavail
+    return blocks * fs.f_frsize < ROOM_NEEDED_BYTES or (fs.f_files > 0 and fs.f_favail == 0)
+
+
+def is_disk_full(path: Path, exc: BaseException) -> bool:
+    """ENOSPC (or a quota), SQLITE_FULL, or a write SQLite could not make on a filesystem with
+    no room: not every I/O error is a full disk."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    code = getattr(exc, "sqlite_errorcode", None)
+    if not isinstance(code, int):
+        return False
+    if code & 0xFF == sqlite3.SQLITE_FULL:
+        return True
+    return code in WRITE_IOERRS and no_room(path.parent)
 
 
 def explain(path: Path, exc: BaseException) -> StoreError:
     """SQLite's or the OS's error on ``path``, as a sentence a person can act on."""
     text = str(exc)
-    if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "disk is full" in text:
-        return StoreError(f"disk full writing {path}", advice="free space on the SD card")
+    if is_disk_full(path, exc):
+        return DiskFull(f"disk full writing {path}", advice=FULL_ADVICE)
     if "not a database" in text or "malformed" in text:
         return StoreError(f"{path} is corrupt ({text})", advice=CORRUPT_ADVICE)
     if "unable to open" in text or isinstance(exc, PermissionError):

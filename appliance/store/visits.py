@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import sqlite_utils
 from appliance import clock
 from appliance.clock import BootReading, SessionClock
 from appliance.core.doorway import Entry, EntryUpdate
-from appliance.errors import StoreError
+from appliance.errors import DiskFull, StoreError
 from appliance.store import clock_fix, queries, retention, upkeep
 from appliance.store.export_queries import ExportSelection
 from appliance.store.files import explain, open_log
@@ -30,9 +31,17 @@ from appliance.store.upkeep import WalCheckpoint
 from appliance.store.writer import EntryWriter, ManualVisitor
 
 # EntryRow: where the console imports it from.
-__all__ = ["EntryRow", "VisitLog", "WalCheckpoint"]
+__all__ = ["EntryRow", "VisitLog", "WaitForSpace", "WalCheckpoint"]
 
 UPKEEP_ADVICE = "try again later; `checkpoint doctor` checks the file"
+
+
+@dataclass(frozen=True, slots=True)
+class WaitForSpace:
+    """How the daemon opens its log: a full disk leaves it unopened instead of raising, and
+    ``on_open`` runs once the file is open, before anything queued is committed."""
+
+    on_open: Callable[[VisitLog], None] | None = None
 
 
 class VisitLog:
@@ -48,30 +57,75 @@ class VisitLog:
         boot_clock: Callable[[], BootReading | None] = clock.read_boot,
         session: SessionClock | None = None,
         key_day_of: Callable[[str], date | None] | None = None,
+        wait_for_space: WaitForSpace | None = None,
     ) -> None:
         """``origin`` says what this writer's entries are: live, replay or simulated. The live
         daemon's decisions carry session times (``session``), turned into wall times when
         recorded; without one they are wall times already (replay, tests). ``boot_clock`` is
         read for what is recorded unsynchronised or in a session; ``key_day_of`` tells the day
-        whose key made a token (TokenMaker.key_day). Raises StoreError."""
+        whose key made a token (TokenMaker.key_day). Raises StoreError.
+
+        With ``wait_for_space`` (the daemon), a full disk does not raise: the log starts
+        unopened (``waiting`` says why), queues decisions in memory, and ``reopen()`` tries
+        again."""
         self.path = Path(path)
         self.readonly = readonly
-        self._db: sqlite_utils.Database | None = open_log(self.path, readonly=readonly, check=check)
+        self._check = check
+        self._on_open = wait_for_space.on_open if wait_for_space is not None else None
+        self._db: sqlite_utils.Database | None = None
+        self.waiting: DiskFull | None = None  # the full disk an unopened log waits for
         self._writer = EntryWriter(
-            self._db,
             self.path,
             origin=origin,
             boot_clock=boot_clock,
             session=session,
             key_day_of=key_day_of,
         )
+        try:
+            self._attach()
+        except DiskFull as exc:
+            if wait_for_space is None:
+                raise
+            self.waiting = exc
+
+    def _attach(self) -> None:
+        db = open_log(self.path, readonly=self.readonly, check=self._check)
+        self._db = self._writer.db = db
+        self.waiting = None
+        if self._on_open is None:
+            return
+        try:
+            self._on_open(self)
+        except StoreError:
+            # Not open until that step is done: what is queued must not be committed first.
+            self._db = self._writer.db = None
+            db.conn.close()
+            raise
+
+    def reopen(self) -> None:
+        """Open the file a full disk kept closed (nothing to do otherwise); raises DiskFull
+        while it still is full."""
+        if self._db is not None or self.waiting is None:
+            return
+        try:
+            self._attach()
+        except DiskFull as exc:
+            self.waiting = exc
+            raise
 
     @property
     def origin(self) -> str:
         return self._writer.origin
 
+    def _not_waiting(self) -> None:
+        """Raise the full disk an unopened log waits for (a new error each time: raising one
+        again would grow its traceback)."""
+        if self.waiting is not None:
+            raise DiskFull(self.waiting.message, advice=self.waiting.advice)
+
     def _open(self) -> sqlite_utils.Database:
         if self._db is None:
+            self._not_waiting()
             raise sqlite3.ProgrammingError(f"the visit log {self.path} is closed")
         return self._db
 
@@ -92,9 +146,16 @@ class VisitLog:
     def pending(self) -> int:
         return self._writer.pending
 
+    @property
+    def dropped(self) -> int:
+        """Decisions refused because MAX_PENDING were already waiting (a long-full disk)."""
+        return self._writer.dropped
+
     def flush(self) -> int:
         """Commit everything queued in one transaction; returns how many items. What fails
         stays queued for the next flush."""
+        if self.pending:
+            self._not_waiting()
         return self._writer.flush()
 
     def add_manual(
@@ -112,6 +173,7 @@ class VisitLog:
         """Record a visitor typed in by the receptionist, committed at once; returns the
         entry's UUID (see EntryWriter.add_manual for ``when_boot``)."""
         visitor = ManualVisitor(name, organisation, phone, purpose)
+        self._not_waiting()
         return self._writer.add_manual(visitor, when=when, clock_synced=clock_synced,
                                        entry_uuid=entry_uuid, when_boot=when_boot)  # fmt: skip
 
@@ -226,10 +288,11 @@ class VisitLog:
     def close(self) -> None:
         """Flush what is queued and close; safe to call twice."""
         if self._db is None:
+            self.waiting = None  # closed for good: what is still queued is the caller's loss
             return
         try:
             if not self.readonly:
                 self.flush()
         finally:
             self._db.conn.close()
-            self._db = None
+            self._db = self._writer.db = None

@@ -20,12 +20,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Final
 
 import sqlite_utils
 
 from appliance.clock import BootReading, SessionClock
 from appliance.core.doorway import MANUAL, Entry, EntryUpdate
 from appliance.store.files import explain
+
+# Decisions held in memory while they cannot be committed (a full card: docs/architecture.md
+# §degraded-mode). A busy door decides about 3,000 a day (entries, stays' ends, late tokens) and
+# one costs about 530 bytes queued (measured with tracemalloc: app entries with three tokens,
+# unsynchronised, with their updates), so this is several days of a card nobody has replaced in
+# about 11 MB, which even a 512 MiB Pi Zero 2 W can spare. Beyond it, dropped and counted.
+MAX_PENDING: Final = 20_000
 
 Decision = Entry | EntryUpdate
 Queued = tuple[float, Decision, bool, BootReading | None]  # created, decision, synced, boot
@@ -68,21 +76,30 @@ class EntryWriter:
 
     def __init__(
         self,
-        db: sqlite_utils.Database,
         path: Path,
         *,
         origin: str,
         boot_clock: Callable[[], BootReading | None],
         session: SessionClock | None,
         key_day_of: Callable[[str], date | None] | None,
+        max_pending: int = MAX_PENDING,
     ) -> None:
-        self._db = db
+        """The connection (``db``) is given once the file is open: until then, and while
+        commits fail, decisions wait in the queue, at most ``max_pending`` of them."""
+        self.db: sqlite_utils.Database | None = None
         self._path = path
         self.origin = origin
         self.boot_clock = boot_clock
         self.session = session
         self.key_day_of = key_day_of
+        self.max_pending = max_pending
+        self.dropped = 0  # decisions refused because the queue was full
         self._queue: list[Queued] = []
+
+    def _database(self) -> sqlite_utils.Database:
+        if self.db is None:
+            raise sqlite3.ProgrammingError(f"the visit log {self._path} is not open")
+        return self.db
 
     def record(self, decision: Decision, *, clock_synced: bool = True) -> None:
         """Queue a doorway decision; ``flush()`` commits it.
@@ -97,6 +114,10 @@ class EntryWriter:
             reading = self.boot_clock()
         if self.session is not None and reading is not None:
             decision = _shifted(decision, self.session.wall_shift(reading))
+        if len(self._queue) >= self.max_pending:
+            # Full: the held decisions are older and kept; the daemon says how many were lost.
+            self.dropped += 1
+            return
         self._queue.append((time.time(), decision, clock_synced, None if clock_synced else reading))
 
     @property
@@ -108,9 +129,8 @@ class EntryWriter:
         if not self._queue:
             return 0
         queue, self._queue = self._queue, []
-        conn = self._db.conn
         try:
-            with conn:
+            with self._database().conn as conn:
                 for created, item, synced, boot in queue:
                     if isinstance(item, Entry):
                         self._insert(conn, item, created, synced, boot)
@@ -227,9 +247,9 @@ class EntryWriter:
                 when, boot_id, entered_boot_s = boot.wall, boot.boot_id, boot.boot_s
             elif when_boot is not None and when_boot[0] == boot.boot_id:
                 boot_id, entered_boot_s = when_boot
-        conn = self._db.conn
         try:
-            with conn:
+            db = self._database()
+            with db.conn as conn:
                 cursor = conn.execute(
                     "INSERT OR IGNORE INTO entries (uuid, kind, entered_at, clock_synced,"
                     " created_at, origin, boot_id, entered_boot_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -239,7 +259,7 @@ class EntryWriter:
                 if cursor.rowcount:
                     # The table API does this plain insert; it runs inside the transaction
                     # above (sqlite-utils nests a SAVEPOINT in it).
-                    self._db.table("manual_details").insert(
+                    db.table("manual_details").insert(
                         {"entry_id": cursor.lastrowid, "name": visitor.name,
                          "organisation": visitor.organisation, "phone": visitor.phone,
                          "purpose": visitor.purpose}
