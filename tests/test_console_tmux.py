@@ -474,3 +474,88 @@ def test_mute_then_quit(door: Door) -> None:
     door.wait(lambda: door.exit_file.read_text().strip(), 5, "the console's exit status")
     assert door.exit_file.read_text().strip() == "0", door.screen()
     door.wait(lambda: door.pane("pane_dead") == "1", 5, "the pane closed")
+
+
+# -- `make demo` ------------------------------------------------------------------------------
+
+CANCELLED = "Đã huỷ."
+
+
+def demo_daemon_pid(demo: Path) -> int | None:
+    """The demo's daemon: the process running `run --simulate` in the demo's directory."""
+    for cmdline_file in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            cmdline = cmdline_file.read_bytes().split(b"\0")
+            cwd = Path(os.readlink(cmdline_file.parent / "cwd"))
+        except OSError:
+            continue
+        if b"run" in cmdline and b"--simulate" in cmdline and cwd == demo.resolve():
+            return int(cmdline_file.parent.name)
+    return None
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def test_ctrl_c_in_the_demos_visitor_form_cancels_the_form_only(door: Door) -> None:
+    """`make demo` (demo/run.sh) in a real terminal: the form offers Ctrl+C as "cancel", and
+    the key must reach the console alone, not the daemon beside it; `q` still stops both."""
+    demo = door.tmp / "demo-copy"
+    shutil.copytree(REPO / "demo", demo / "demo")
+    # The script runs .venv/bin/checkpoint: here, this interpreter on this tree.
+    venv_bin = demo / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    wrapper = venv_bin / "checkpoint"
+    wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m appliance "$@"\n')
+    wrapper.chmod(0o755)
+    door.data.mkdir(parents=True, exist_ok=True)
+    door.env["PYTHONPATH"] = str(REPO)
+    door.env["DEMO_SECONDS"] = "120"  # a safety net: the test quits with q long before
+    door.env["CHECKPOINT_LOG_LEVEL"] = "INFO"  # the daemon's log says how it stopped
+    db = demo / "demo-data" / "checkpoint.db"
+
+    conf = door.tmp / "tmux.conf"
+    # bash runs the pane's command: like a login shell, it waits out a child that handles
+    # Ctrl+C instead of dying with it.
+    conf.write_text(
+        "set -g status off\nset -g remain-on-exit on\nset -g default-shell /bin/bash\n",
+        encoding="utf-8",
+    )
+    command = f"{shlex.quote(str(demo / 'demo' / 'run.sh'))}; echo $? > {door.exit_file}"
+    door.tmux_started = True
+    door.tmux("-f", str(conf), "new-session", "-d", "-x", str(WIDTH), "-y", str(HEIGHT),
+              "-s", "t", "-c", str(demo), command)  # fmt: skip
+    door.wait_screen(lambda s: RUNNING in s and FEED_ROW.search(s), 30, "the demo's screen")
+    pid = door.wait(lambda: demo_daemon_pid(demo), 5, "the demo's daemon")
+
+    door.send("n")
+    door.wait_prompt(NAME_PROMPT)
+    door.send("C-c")
+    door.wait_screen(lambda s: CANCELLED in s and RUNNING in s, 10, "the form cancelled")
+    assert alive(pid), door.explain(f"the daemon (pid {pid}) died of the form's Ctrl+C")
+
+    # Still recording: a visitor typed now reaches the visit log, which only the daemon writes.
+    door.send("n")
+    door.wait_prompt(NAME_PROMPT)
+    door.type(NAME)
+    for prompt in (ORG_PROMPT, PHONE_PROMPT, PURPOSE_PROMPT):
+        door.wait_prompt(prompt)
+        door.send("Enter")
+    door.wait_screen(lambda s: SAVED in s, 10, "the visitor saved")
+    recorded = door.wait(lambda: manual_entries(db), 15, "the visitor in the visit log")
+    assert [r[1] for r in recorded] == [NAME]
+    assert alive(pid) and demo_daemon_pid(demo) == pid
+
+    door.send("q")  # quitting the console stops the demo's daemon too
+    door.wait(door.exit_file.exists, 20, "the demo ending on q")
+    door.wait(lambda: door.exit_file.read_text().strip(), 5, "the demo's exit status")
+    assert door.exit_file.read_text().strip() == "0", door.screen()
+    door.wait(lambda: not alive(pid), 20, "the daemon stopped with the demo")
+    log = (demo / "demo-data" / "daemon.log").read_text(errors="replace")
+    assert "stopping: deciding open entries and flushing" in log
+    assert "Traceback" not in log
