@@ -77,7 +77,8 @@ def door_config(tmp_path: Path, card: Card, gpio: bool) -> Path:
         '[checkpoint]\nid = "TQ-TEST-01"\nagency = "Sở Thông tin và Truyền thông"\n'
         f'[storage]\ndatabase = "{card.path}/visits.db"\nruntime_dir = "{tmp_path}/run"\n'
         '[privacy]\nkey_file = "province.key"\n[ble]\nsource = "simulate"\n'
-        f'[gpio]\nenabled = {"true" if gpio else "false"}\nsensor = "none"\n',
+        f'[gpio]\nenabled = {"true" if gpio else "false"}\nsensor = "none"\nbutton_pin = 25\n'
+        "long_press_s = 0.5\n",
         encoding="utf-8",
     )
     return config
@@ -173,10 +174,18 @@ def test_a_full_card_degrades_the_daemon_and_nothing_it_held_is_lost(
             assert door.player.current.name == "fault"
             assert {s.state for s in green.states} <= {0.0}
 
+            # The receptionist's long press: a visitor registered on paper, held as well.
+            button = factory.pin(25)
+            held_now = store()["pending"]
+            button.drive_low()
+            await asyncio.sleep(0.9)  # held past long_press_s
+            button.drive_high()
+            await until(lambda: store().get("pending", 0) > held_now, 5, "the paper visitor")
+
             before = decided()  # every one of these must reach the card
             card.free()
             await until(lambda: store().get("state") == "ok", 30, "leaving degraded mode")
-            assert rows(db) >= before
+            assert rows(db) >= before + 1
             assert read_json(status_file)["health"]["disk"]["state"] == "low"  # 8 MiB: not full
             await until(lambda: door.player is not None and not door.player.fault, 10,
                         "the fault light off")  # fmt: skip
@@ -189,7 +198,12 @@ def test_a_full_card_degrades_the_daemon_and_nothing_it_held_is_lost(
     finally:
         factory.reset()
         Device.pin_factory = None
-    assert rows(db) == decided()
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT name FROM manual_details").fetchall() == [("(sổ giấy)",)]
+    finally:
+        conn.close()
+    assert rows(db) == decided() + 1  # every decision, and the paper visitor
     assert integrity(db) == "ok"
     assert read_json(status_file)["state"] == "stopped"
 

@@ -205,12 +205,10 @@ def build(
     errors = ErrorCount()
 
     def paper_visitor() -> None:
-        """The receptionist's long press: a visitor registered on paper."""
-        try:
-            visits.add_manual(PAPER_VISITOR, clock_synced=watch.synced)
-            log.info("manual entry: visitor registered on paper")
-        except CheckpointError as exc:
-            log.error("%s", exc)
+        """The receptionist's long press: a visitor registered on paper, queued with the
+        doorway's decisions (nothing else keeps it: a full disk must not lose it)."""
+        visits.queue_manual(PAPER_VISITOR, clock_synced=watch.synced)
+        log.info("manual entry: visitor registered on paper")
 
     door = open_door(config, pipeline, clock, paper_visitor)
     signals.door = door

@@ -177,6 +177,11 @@ class VisitLog:
         return self._writer.add_manual(visitor, when=when, clock_synced=clock_synced,
                                        entry_uuid=entry_uuid, when_boot=when_boot)  # fmt: skip
 
+    def queue_manual(self, name: str, *, clock_synced: bool = True) -> str:
+        """A visitor recorded now, committed with the next ``flush()`` like a doorway decision
+        (a full disk holds it in memory); returns the entry's UUID."""
+        return self._writer.queue_manual(ManualVisitor(name), clock_synced=clock_synced)
+
     # -- honest time -----------------------------------------------------------------------
 
     def correct_clock(self, now_wall: float, now_boot: float, boot_id: str) -> int:

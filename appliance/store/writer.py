@@ -8,7 +8,8 @@ it is (docs/architecture.md §time).
 Raw SQL on purpose: an entry's stay ends with ``max(?, entered_at)``, a change bumps
 ``revision + 1`` and a late token is an INSERT … SELECT, none of which sqlite-utils' table API
 expresses; and its ``insert(ignore=True)`` cannot say whether a row went in (it points
-``last_rowid`` at the existing row when it can), which decides whether tokens follow.
+``last_rowid`` at the existing row when it can), which decides whether tokens or a manual
+entry's details follow.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from appliance.store.files import explain
 MAX_PENDING: Final = 20_000
 
 Decision = Entry | EntryUpdate
-Queued = tuple[float, Decision, bool, BootReading | None]  # created, decision, synced, boot
 
 
 def _boot_id(boot: BootReading | None) -> str | None:
@@ -69,6 +69,23 @@ class ManualVisitor:
     organisation: str | None = None
     phone: str | None = None
     purpose: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ManualRow:
+    """A manual entry as it is inserted, its times read when it was recorded."""
+
+    uuid: str
+    visitor: ManualVisitor
+    when: float
+    clock_synced: bool
+    created: float
+    boot_id: str | None  # with entered_boot_s: this boot's clock, for a later correction
+    entered_boot_s: float | None
+
+
+# created, decision (or a manual entry), synced, boot
+Queued = tuple[float, Decision | ManualRow, bool, BootReading | None]
 
 
 class EntryWriter:
@@ -134,8 +151,10 @@ class EntryWriter:
                 for created, item, synced, boot in queue:
                     if isinstance(item, Entry):
                         self._insert(conn, item, created, synced, boot)
-                    else:
+                    elif isinstance(item, EntryUpdate):
                         self._update(conn, item, boot)
+                    else:
+                        self._insert_manual(conn, item)
         except (sqlite3.Error, OSError) as exc:
             self._queue = queue + self._queue  # nothing lost: retried on the next flush
             raise explain(self._path, exc) from None
@@ -221,6 +240,43 @@ class EntryWriter:
             )
         return added
 
+    def _manual_row(
+        self,
+        visitor: ManualVisitor,
+        when: float | None,
+        clock_synced: bool,
+        entry_uuid: str | None,
+        when_boot: tuple[str, float] | None,
+    ) -> ManualRow:
+        now = time.time()
+        boot_id: str | None = None
+        entered_boot_s: float | None = None
+        boot = None if clock_synced else self.boot_clock()
+        if boot is not None:
+            if when is None:
+                when, boot_id, entered_boot_s = boot.wall, boot.boot_id, boot.boot_s
+            elif when_boot is not None and when_boot[0] == boot.boot_id:
+                boot_id, entered_boot_s = when_boot
+        return ManualRow(entry_uuid or str(uuidlib.uuid4()), visitor,
+                         when if when is not None else now, clock_synced, now, boot_id,
+                         entered_boot_s)  # fmt: skip
+
+    def _insert_manual(self, conn: sqlite3.Connection, row: ManualRow) -> None:
+        cursor = conn.execute(
+            "INSERT OR IGNORE INTO entries (uuid, kind, entered_at, clock_synced,"
+            " created_at, origin, boot_id, entered_boot_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (row.uuid, MANUAL, row.when, row.clock_synced, row.created, self.origin,
+             row.boot_id, row.entered_boot_s),
+        )  # fmt: skip
+        if cursor.rowcount:
+            visitor = row.visitor
+            conn.execute(
+                "INSERT INTO manual_details (entry_id, name, organisation, phone, purpose)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (cursor.lastrowid, visitor.name, visitor.organisation, visitor.phone,
+                 visitor.purpose),
+            )  # fmt: skip
+
     def add_manual(
         self,
         visitor: ManualVisitor,
@@ -237,33 +293,20 @@ class EntryWriter:
         ``when_boot`` gives ``when`` on the boot clock, as (boot ID, CLOCK_BOOTTIME) of this
         boot. Any other time (typed by a person, or from an earlier boot) stays flagged.
         """
-        entry_uuid = entry_uuid or str(uuidlib.uuid4())
-        now = time.time()
-        boot_id: str | None = None
-        entered_boot_s: float | None = None
-        boot = None if clock_synced else self.boot_clock()
-        if boot is not None:
-            if when is None:
-                when, boot_id, entered_boot_s = boot.wall, boot.boot_id, boot.boot_s
-            elif when_boot is not None and when_boot[0] == boot.boot_id:
-                boot_id, entered_boot_s = when_boot
+        row = self._manual_row(visitor, when, clock_synced, entry_uuid, when_boot)
         try:
-            db = self._database()
-            with db.conn as conn:
-                cursor = conn.execute(
-                    "INSERT OR IGNORE INTO entries (uuid, kind, entered_at, clock_synced,"
-                    " created_at, origin, boot_id, entered_boot_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (entry_uuid, MANUAL, when if when is not None else now, clock_synced, now,
-                     self.origin, boot_id, entered_boot_s),
-                )  # fmt: skip
-                if cursor.rowcount:
-                    # The table API does this plain insert; it runs inside the transaction
-                    # above (sqlite-utils nests a SAVEPOINT in it).
-                    db.table("manual_details").insert(
-                        {"entry_id": cursor.lastrowid, "name": visitor.name,
-                         "organisation": visitor.organisation, "phone": visitor.phone,
-                         "purpose": visitor.purpose}
-                    )  # fmt: skip
+            with self._database().conn as conn:
+                self._insert_manual(conn, row)
         except (sqlite3.Error, OSError) as exc:
             raise explain(self._path, exc) from None
-        return entry_uuid
+        return row.uuid
+
+    def queue_manual(self, visitor: ManualVisitor, *, clock_synced: bool = True) -> str:
+        """A visitor recorded now with nothing on disk to keep it until committed (the
+        button's long press): queued like a doorway decision, so a full disk holds it too."""
+        row = self._manual_row(visitor, None, clock_synced, None, None)
+        if len(self._queue) >= self.max_pending:
+            self.dropped += 1
+        else:
+            self._queue.append((row.created, row, clock_synced, None))
+        return row.uuid
