@@ -299,3 +299,37 @@ def test_the_daemon_on_a_full_card_keeps_running_and_says_so(tmp_path: Path, car
     assert "disk full writing" in err and "degraded mode" in err
     assert "disk I/O error" not in err and "Traceback" not in err
     assert "decided entries could not be written" in err
+
+
+def test_the_flusher_backs_off_on_a_full_card_and_tells_every_drop(
+    tmp_path: Path, card: Card, caplog: pytest.LogCaptureFixture
+) -> None:
+    from appliance.core.doorway import Entry
+    from appliance.daemon.ticker import Flusher
+    from appliance.store import VisitLog, WaitForSpace
+
+    db = card.path / "visits.db"
+    VisitLog(db).close()
+    card.fill()
+    visits = VisitLog(db, wait_for_space=WaitForSpace(max_pending=3))
+    assert visits.waiting is not None and "disk full" in str(visits.waiting)
+    now = [0.0]
+    flusher = Flusher(visits, monotonic=lambda: now[0])
+    for i in range(4):
+        visits.record(Entry(f"e{i}", "no_app", 1.7e9 + i, via_sensor=True))
+    # Tried at 0, then 1 s later, then 2 s after that: each failure doubles the wait.
+    for at in (0.0, 1.0, 3.0):
+        now[0] = at
+        flusher.flush()
+        assert flusher.disk_full and visits.pending == 3
+    assert "1 decisions dropped in all" in caplog.text
+    card.free()
+    now[0] = 6.9  # room again, but the next try is due at 7 s
+    flusher.flush()
+    assert flusher.disk_full and visits.pending == 3
+    now[0] = 7.0
+    flusher.flush()
+    assert not flusher.disk_full and flusher.error is None
+    assert visits.pending == 0 and visits.waiting is None
+    visits.close()
+    assert rows(db) == 3 and visits.dropped == 1

@@ -107,7 +107,7 @@ class Flusher:
         dropped = self.visits.dropped
         if dropped != self._dropped:
             log.error(
-                "%d decided entries dropped in all: %d already wait in memory for the disk",
+                "%d decisions dropped in all: the memory holding %d for the disk is full",
                 dropped, self.visits.pending,
             )  # fmt: skip
             self._dropped = dropped

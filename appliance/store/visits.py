@@ -28,7 +28,7 @@ from appliance.store.files import explain, open_log
 from appliance.store.queries import read_alerts
 from appliance.store.rows import EntryRow
 from appliance.store.upkeep import WalCheckpoint
-from appliance.store.writer import EntryWriter, ManualVisitor
+from appliance.store.writer import MAX_PENDING, EntryWriter, ManualVisitor
 
 # EntryRow: where the console imports it from.
 __all__ = ["EntryRow", "VisitLog", "WaitForSpace", "WalCheckpoint"]
@@ -39,9 +39,11 @@ UPKEEP_ADVICE = "try again later; `checkpoint doctor` checks the file"
 @dataclass(frozen=True, slots=True)
 class WaitForSpace:
     """How the daemon opens its log: a full disk leaves it unopened instead of raising, and
-    ``on_open`` runs once the file is open, before anything queued is committed."""
+    ``on_open`` runs once the file is open, before anything queued is committed; at most
+    ``max_pending`` decisions wait in memory meanwhile."""
 
     on_open: Callable[[VisitLog], None] | None = None
+    max_pending: int = MAX_PENDING
 
 
 class VisitLog:
@@ -80,6 +82,7 @@ class VisitLog:
             boot_clock=boot_clock,
             session=session,
             key_day_of=key_day_of,
+            max_pending=wait_for_space.max_pending if wait_for_space else MAX_PENDING,
         )
         try:
             self._attach()
@@ -91,16 +94,16 @@ class VisitLog:
     def _attach(self) -> None:
         db = open_log(self.path, readonly=self.readonly, check=self._check)
         self._db = self._writer.db = db
+        if self._on_open is not None:
+            try:
+                self._on_open(self)
+            except StoreError:
+                # Not open until that step is done: what is queued must not be committed
+                # first, and ``waiting`` still says a reopen is due.
+                self._db = self._writer.db = None
+                db.conn.close()
+                raise
         self.waiting = None
-        if self._on_open is None:
-            return
-        try:
-            self._on_open(self)
-        except StoreError:
-            # Not open until that step is done: what is queued must not be committed first.
-            self._db = self._writer.db = None
-            db.conn.close()
-            raise
 
     def reopen(self) -> None:
         """Open the file a full disk kept closed (nothing to do otherwise); raises DiskFull
