@@ -11,6 +11,10 @@ moved to ``inbox/rejected/`` and counted, never lost and never fatal.
 Anyone in the daemon's group can write here, so nothing in it is trusted: a request is read
 through a descriptor that follows no link, only if it is a plain file with one link, and at most
 one byte past the limit; ``rejected/`` is used only as a real directory, never through a link.
+What each kind may hold is checked as strictly as its writers build it: the envelope and "mute"
+here, a visitor's fields in appliance.visitors (the form's own rules). Requests are listed
+well-formed first (the writers' names, plain files under the limit), so a flood of junk never
+makes a visitor wait behind it.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
+import re
 import stat
 import tempfile
 import time
@@ -27,14 +33,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from appliance.errors import UntrustedFile
+from appliance.errors import BadRequest, UntrustedFile
 from appliance.plainfile import open_plain_file
+from appliance.records import LATEST_TIMESTAMP
 
 log = logging.getLogger(__name__)
 
 INBOX = "inbox"
 REJECTED = "rejected"
 MAX_REQUEST_BYTES = 16 * 1024
+KINDS = ("manual", "mute")
+MUTE_KEYS = frozenset({"minutes", "at"})
+MAX_MUTE_MINUTES = 24 * 60
+# What submit() names a request: its time in nanoseconds (19 digits until 2286) and 8 hex digits.
+WRITER_NAME = re.compile(r"[0-9]{19}-[0-9a-f]{8}\.json")
+WAITING_READ_MAX = 200  # requests the console looks into for its "visitors waiting" count
 
 
 def inbox_dir(database: Path) -> Path:
@@ -79,17 +92,33 @@ def submit(database: Path, kind: str, data: dict[str, Any]) -> Path:
     return final
 
 
+def _well_formed(entry: os.DirEntry[str]) -> bool:
+    """Whether a listed request looks like one a writer made: its name, a plain file with one
+    link, not over the limit (one lstat, no open)."""
+    if not WRITER_NAME.fullmatch(entry.name):
+        return False
+    try:
+        info = entry.stat(follow_symlinks=False)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_nlink == 1 and info.st_size <= MAX_REQUEST_BYTES
+
+
 def pending(database: Path) -> list[Path]:
-    """The requests waiting, oldest first; links are listed too, so that they are refused."""
+    """The requests waiting: the well-formed ones first, each group oldest first; links are
+    listed too, so that they are refused. Raises ``OSError`` when the inbox cannot be listed
+    (a user outside the daemon's group)."""
     directory = inbox_dir(database)
     try:
-        return sorted(
-            p
-            for p in directory.iterdir()
-            if p.suffix == ".json" and (p.is_symlink() or p.is_file())
-        )
+        with os.scandir(directory) as entries:
+            found = [
+                (not _well_formed(e), e.name)
+                for e in entries
+                if e.name.endswith(".json") and (e.is_symlink() or e.is_file())
+            ]
     except FileNotFoundError:
         return []
+    return [directory / name for _junk, name in sorted(found)]
 
 
 def _head(path: Path, limit: int) -> bytes:
@@ -101,10 +130,26 @@ def _head(path: Path, limit: int) -> bytes:
         return handle.read(limit)
 
 
+def writable(database: Path) -> bool:
+    """Whether this process may drop requests in the inbox beside ``database``: the inbox, or
+    the nearest folder above it that exists (submit makes the rest), is writable to it."""
+    place = inbox_dir(database)
+    while not os.path.lexists(place) and place.parent != place:
+        place = place.parent
+    return os.access(place, os.W_OK | os.X_OK)
+
+
 def waiting_visitors(database: Path) -> int:
-    """Visitors typed in but not yet recorded by the daemon (what the console shows)."""
+    """Visitors typed in but not yet recorded by the daemon (what the console shows); only
+    well-formed requests are looked into, at most WAITING_READ_MAX of them."""
     count = 0
-    for path in pending(database):
+    try:
+        listed = pending(database)
+    except OSError:  # not ours to read: the console says so (appliance.console)
+        return 0
+    for path in listed[:WAITING_READ_MAX]:
+        if not WRITER_NAME.fullmatch(path.name):
+            break  # the rest is not what a writer makes
         try:
             count += b'"kind": "manual"' in _head(path, 64)
         except (OSError, UntrustedFile):
@@ -112,24 +157,97 @@ def waiting_visitors(database: Path) -> int:
     return count
 
 
-def read(path: Path) -> Request | None:
-    """The request in ``path``, or None if it is malformed (then moved aside)."""
+def load(path: Path) -> Request | None:
+    """The request in ``path``; None when it is gone (another reader took it). Raises
+    ``BadRequest`` for one to refuse, ``OSError`` when it cannot be read now (I/O)."""
     try:
         raw = _head(path, MAX_REQUEST_BYTES + 1)
-        if len(raw) > MAX_REQUEST_BYTES:
-            raise ValueError(f"over {MAX_REQUEST_BYTES} bytes")
-        data = json.loads(raw.decode("utf-8"))
-        if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
-            raise ValueError("not a request object")
     except FileNotFoundError:
-        return None  # another reader took it
-    except OSError as exc:  # unreadable now (permissions, I/O): left in place, tried again
-        log.warning("inbox: cannot read %s: %s", path.name, exc)
         return None
+    except UntrustedFile as exc:
+        raise BadRequest("not a plain file", str(exc)) from None
+    except PermissionError as exc:  # a writer's own mode keeps the daemon out: never readable
+        raise BadRequest("unreadable", exc.strerror or str(exc)) from None
+    if len(raw) > MAX_REQUEST_BYTES:
+        raise BadRequest("too large", f"over {MAX_REQUEST_BYTES} bytes")
+    try:
+        data = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # deep nesting: RecursionError
+        raise BadRequest("not JSON", str(exc)[:80] or type(exc).__name__) from None
+    if not isinstance(data, dict):
+        raise BadRequest("not a request object")
+    kind = data.pop("kind", None)
+    if kind not in KINDS:
+        raise BadRequest("unknown kind", repr(kind)[:40])
+    return Request(path, kind, data)
+
+
+def read(path: Path) -> Request | None:
+    """The request in ``path``, or None if it is gone or malformed (then moved aside)."""
+    try:
+        return load(path)
+    except BadRequest as exc:
         reject(path, str(exc))
+    except OSError as exc:  # unreadable now (I/O): left in place, tried again
+        log.warning("inbox: cannot read %s: %s", path.name, exc)
+    return None
+
+
+# -- what a request may hold (the visitor's fields: appliance.visitors) -------------------------
+
+
+def only_keys(data: dict[str, Any], allowed: frozenset[str]) -> None:
+    """Refuse a key no writer puts in a request of this kind."""
+    unknown = sorted(str(key) for key in data if key not in allowed)
+    if unknown:
+        raise BadRequest("unknown field", ", ".join(unknown)[:80])
+
+
+def number(
+    data: dict[str, Any], key: str, low: float, high: float, *, required: bool = True
+) -> float | None:
+    """``data[key]`` as a finite number within [low, high]: JSON's true, a string of digits
+    or NaN are no number."""
+    value = data.get(key)
+    if value is None and not required:
         return None
-    return Request(path, data.pop("kind"), data)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
+        raise BadRequest(f"bad {key}", repr(value)[:40])
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    """Silence the buzzer for ``minutes`` (None: the configured time) from ``at`` (UNIX
+    seconds; None: when it is read)."""
+
+    minutes: float | None
+    at: float | None
+
+    def body(self) -> dict[str, Any]:
+        return {"minutes": self.minutes, "at": self.at}
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> Mute:
+        """A mute request's fields, checked; raises ``BadRequest``."""
+        only_keys(data, MUTE_KEYS)
+        minutes = number(data, "minutes", 0, MAX_MUTE_MINUTES, required=False)
+        if minutes == 0:
+            raise BadRequest("bad minutes", "0")
+        return cls(minutes, number(data, "at", 0, LATEST_TIMESTAMP, required=False))
+
+
+def submit_mute(database: Path, minutes: float, at: float) -> Path:
+    """Ask the daemon to mute from ``at``; checked as the daemon will check it, so a writer
+    never leaves a request the daemon would refuse."""
+    request = Mute(minutes, at)
+    Mute.parse(request.body())
+    return submit(database, "mute", request.body())
 
 
 def _real_dir(directory: Path) -> bool:
@@ -151,13 +269,24 @@ def _rejected_dir(inbox: Path) -> Path:
     return target
 
 
-def reject(path: Path, reason: str) -> None:
-    log.warning("inbox: %s refused: %s", path.name, reason)
+def move_aside(path: Path) -> bool:
+    """Move a refused request into ``rejected/`` (a link is moved itself, never what it points
+    to); False when it could not be moved."""
     try:
         target = _rejected_dir(path.parent)
-        os.replace(path, target / path.name)  # a link is moved itself, never what it points to
-    except OSError as exc:
-        log.error("inbox: cannot move %s aside: %s", path.name, exc)
+        os.replace(path, target / path.name)
+    except FileNotFoundError:
+        return True  # gone already
+    except OSError:
+        return False
+    return True
+
+
+def reject(path: Path, reason: str) -> None:
+    """Refuse one request, saying so in the log (the daemon's rounds summarise instead)."""
+    log.warning("inbox: %s refused: %s", path.name, reason)
+    if not move_aside(path):
+        log.error("inbox: cannot move %s aside", path.name)
 
 
 def rejected_requests(database: Path) -> int:

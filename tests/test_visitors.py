@@ -361,6 +361,93 @@ def test_bad_requests_are_rejected_and_never_block_the_ones_after(tmp_path: Path
         door.close()
 
 
+def _manual(**fields: Any) -> dict[str, Any]:
+    """A manual request as the form writes it, with ``fields`` changed (None: left out)."""
+    body: dict[str, Any] = {
+        "kind": "manual", "uuid": str(uuid4()), "at": 1597890600.0,
+        "boot_id": str(uuid4()), "boot_s": 5123.4, "name": NAME, "organisation": "Sở Y tế",
+        "phone": "0912 345 678", "purpose": "Họp",
+    }  # fmt: skip
+    body.update(fields)
+    return {key: value for key, value in body.items() if value is not None}
+
+
+BAD_REQUESTS: dict[str, Any] = {
+    # Keys the form never writes: a leaked field must not ride along into the visit log.
+    "extra-key": _manual(id_card="001234567890"),
+    "kind-missing": {key: v for key, v in _manual().items() if key != "kind"},
+    "kind-number": _manual(kind=1),
+    "kind-unknown": _manual(kind="reboot"),
+    "not-an-object": [_manual()],
+    # The visitor's own fields, held to the form's rules.
+    "name-missing": {key: v for key, v in _manual().items() if key != "name"},
+    "name-blank": _manual(name="   "),
+    "name-bool": _manual(name=True),
+    "name-list": _manual(name=[NAME]),
+    "name-too-long": _manual(name="A" * (MAX_NAME + 1)),
+    "name-control": _manual(name="Lê\x1bBình"),
+    "org-too-long": _manual(organisation="y" * (MAX_FIELD + 1)),
+    "org-number": _manual(organisation=7),
+    "purpose-object": _manual(purpose={"why": "x"}),
+    "phone-short": _manual(phone="12"),
+    "phone-16-digits": _manual(phone="0" * 16),
+    "phone-letters": _manual(phone="0912 345 abc"),
+    "phone-number": _manual(phone=912345678),
+    # What the writers add: the entry's UUID, its times on both clocks.
+    "uuid-missing": {key: v for key, v in _manual().items() if key != "uuid"},
+    "uuid-braced": _manual(uuid="{" + str(uuid4()) + "}"),
+    "at-missing": {key: v for key, v in _manual().items() if key != "at"},
+    "at-bool": _manual(at=True),
+    "at-text": _manual(at="1597890600"),
+    "at-list": _manual(at=[1597890600]),
+    "at-beyond-2100": _manual(at=5e9),
+    "boot-id-number": _manual(boot_id=12),
+    "boot-id-not-an-id": _manual(boot_id="../../etc"),
+    "boot-s-negative": _manual(boot_s=-1.0),
+    "boot-s-bool": _manual(boot_s=False),
+    "boot-s-text": _manual(boot_s="5123"),
+    "boot-s-alone": {key: v for key, v in _manual().items() if key != "boot_id"},
+    # "mute": minutes and a time, nothing else.
+    "mute-bool": {"kind": "mute", "minutes": True},
+    "mute-negative": {"kind": "mute", "minutes": -5},
+    "mute-over-a-day": {"kind": "mute", "minutes": 24 * 60 + 1},
+    "mute-text": {"kind": "mute", "minutes": "5"},
+    "mute-extra-key": {"kind": "mute", "minutes": 5, "then": "reboot"},
+    "mute-at-text": {"kind": "mute", "minutes": 5, "at": "now"},
+    "mute-at-bool": {"kind": "mute", "minutes": 5, "at": True},
+}
+
+
+def test_every_field_of_every_request_kind_is_held_to_the_writers_rules(tmp_path: Path) -> None:
+    """What the form and log-visitor would never write is refused whole, moved aside and
+    counted; none of it becomes an entry or a mute, and the genuine requests beside it are
+    applied."""
+    door = Applying(tmp_path)
+    db = door.db
+    directory = inbox.inbox_dir(db)
+    try:
+        directory.mkdir(parents=True)
+        for number, (name, body) in enumerate(BAD_REQUESTS.items()):
+            (directory / f"{number:02d}-{name}.json").write_text(json.dumps(body), "utf-8")
+        (directory / "99-nan.json").write_text(json.dumps(_manual(at=float("nan"))), "utf-8")
+        good = _manual(boot_id=None, boot_s=None)  # what submit_visitor(when=...) writes
+        (directory / "50-good.json").write_text(json.dumps(good), "utf-8")
+        entry_uuid, _request = submit_visitor(db, validate("Lê Bình", phone="+84 912 345 678"))
+        inbox.submit(db, "mute", {"minutes": 5})  # "at" and even "minutes" may be left out
+        door.apply()
+        refused = listing(directory / inbox.REJECTED)
+        assert refused == sorted(
+            [f"{number:02d}-{name}.json" for number, name in enumerate(BAD_REQUESTS)]
+            + ["99-nan.json"]
+        )
+        assert inbox.pending(db) == []
+        assert sorted(row[0] for row in manual_rows(db)) == sorted([entry_uuid, good["uuid"]])
+        assert door.applier.refused == len(BAD_REQUESTS) + 1
+        assert door.muted_until == door.now + 5 * 60
+    finally:
+        door.close()
+
+
 def test_a_huge_request_is_refused_after_reading_one_byte_past_the_limit(tmp_path: Path) -> None:
     import tracemalloc
 
@@ -729,7 +816,11 @@ def test_requests_with_unbelievable_times_are_refused_or_clamped(tmp_path: Path)
         apply()
         assert door.visits.total() == 0
         assert len(list((inbox.inbox_dir(db) / inbox.REJECTED).iterdir())) == 4
-        inbox.submit(db, "mute", {"minutes": 5, "at": 1e12})  # a time from the far future
+        inbox.submit(db, "mute", {"minutes": 5, "at": 1e12})  # beyond 2100: no time at all
+        apply()
+        assert door.muted_until == 0.0
+        assert len(list((inbox.inbox_dir(db) / inbox.REJECTED).iterdir())) == 5
+        inbox.submit(db, "mute", {"minutes": 5, "at": door.now + 3600})  # the clock went back
         apply()
         assert door.muted_until == door.now + 5 * 60  # counted from now
     finally:

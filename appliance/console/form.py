@@ -10,7 +10,7 @@ from collections.abc import Callable
 from appliance.config import Config
 from appliance.errors import VisitorError
 from appliance.i18n import text
-from appliance.inbox import submit
+from appliance.inbox import submit_mute
 from appliance.status import read_status, status_path
 from appliance.visitors import Visitor, submit_visitor, validate
 
@@ -66,7 +66,7 @@ def ask_mute(config: Config, language: str) -> str:
     minutes = config.gpio.mute_minutes
     # The time goes with it: a request the daemon reads late mutes only for what is left.
     try:
-        submit(config.storage.database, "mute", {"minutes": minutes, "at": time.time()})
+        submit_mute(config.storage.database, minutes, time.time())
     except OSError as exc:
         return text("form_failed", language).format(error=exc.strerror or exc)
     return text("muted_notice", language).format(n=f"{minutes:g}")
