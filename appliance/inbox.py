@@ -20,6 +20,7 @@ makes a visitor wait behind it.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import math
@@ -47,6 +48,8 @@ MUTE_KEYS = frozenset({"minutes", "at"})
 MAX_MUTE_MINUTES = 24 * 60
 # What submit() names a request: its time in nanoseconds (19 digits until 2286) and 8 hex digits.
 WRITER_NAME = re.compile(r"[0-9]{19}-[0-9a-f]{8}\.json")
+EARLIEST_NAME_NS = 946684800 * 10**9  # 2000-01-01: no writer names a request before it
+MAX_LISTED = 20_000  # files listed in one round: a bigger flood is taken in turns
 WAITING_READ_MAX = 200  # requests the console looks into for its "visitors waiting" count
 
 
@@ -92,10 +95,13 @@ def submit(database: Path, kind: str, data: dict[str, Any]) -> Path:
     return final
 
 
-def _well_formed(entry: os.DirEntry[str]) -> bool:
-    """Whether a listed request looks like one a writer made: its name, a plain file with one
-    link, not over the limit (one lstat, no open)."""
-    if not WRITER_NAME.fullmatch(entry.name):
+def _well_formed(entry: os.DirEntry[str], latest_ns: int) -> bool:
+    """Whether a listed request looks like one a writer made: its name, with a time after 2000
+    and not after ``latest_ns``, a plain file with one link, not over the limit (one lstat, no
+    open)."""
+    if not WRITER_NAME.fullmatch(entry.name) or not (
+        EARLIEST_NAME_NS <= int(entry.name[:19]) <= latest_ns
+    ):
         return False
     try:
         info = entry.stat(follow_symlinks=False)
@@ -104,21 +110,30 @@ def _well_formed(entry: os.DirEntry[str]) -> bool:
     return stat.S_ISREG(info.st_mode) and info.st_nlink == 1 and info.st_size <= MAX_REQUEST_BYTES
 
 
-def pending(database: Path) -> list[Path]:
-    """The requests waiting: the well-formed ones first, each group oldest first; links are
-    listed too, so that they are refused. Raises ``OSError`` when the inbox cannot be listed
-    (a user outside the daemon's group)."""
-    directory = inbox_dir(database)
+def pending_names(directory: Path) -> tuple[list[str], list[str]]:
+    """The names of the requests waiting in the inbox ``directory``, oldest first: those that
+    look like a writer's (``_well_formed``), and the rest; links are listed too, so that they
+    are refused. Names, not paths: a flood of junk is listed cheaply; at most MAX_LISTED of
+    them, the rest in a later round. Raises ``OSError`` when the inbox cannot be listed (a user
+    outside the daemon's group)."""
+    latest_ns = time.time_ns() + 86400 * 10**9  # a day of clock difference
+    well: list[str] = []
+    others: list[str] = []
     try:
         with os.scandir(directory) as entries:
-            found = [
-                (not _well_formed(e), e.name)
-                for e in entries
-                if e.name.endswith(".json") and (e.is_symlink() or e.is_file())
-            ]
+            for entry in itertools.islice(entries, MAX_LISTED):
+                if entry.name.endswith(".json") and (entry.is_symlink() or entry.is_file()):
+                    (well if _well_formed(entry, latest_ns) else others).append(entry.name)
     except FileNotFoundError:
-        return []
-    return [directory / name for _junk, name in sorted(found)]
+        pass
+    return sorted(well), sorted(others)
+
+
+def pending(database: Path) -> list[Path]:
+    """The requests waiting: well-formed ones first, each group oldest first."""
+    directory = inbox_dir(database)
+    well, others = pending_names(directory)
+    return [directory / name for name in well + others]
 
 
 def _head(path: Path, limit: int) -> bytes:
@@ -126,8 +141,14 @@ def _head(path: Path, limit: int) -> bytes:
     opened without following a link: a hard link to another file would let a writer have it
     moved or deleted, a FIFO would hang the daemon."""
     fd, _info = open_plain_file(path)
-    with os.fdopen(fd, "rb") as handle:
-        return handle.read(limit)
+    try:
+        chunks: list[bytes] = []
+        while limit > 0 and (chunk := os.read(fd, limit)):
+            chunks.append(chunk)
+            limit -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def writable(database: Path) -> bool:
@@ -143,13 +164,13 @@ def waiting_visitors(database: Path) -> int:
     """Visitors typed in but not yet recorded by the daemon (what the console shows); only
     well-formed requests are looked into, at most WAITING_READ_MAX of them."""
     count = 0
+    directory = inbox_dir(database)
     try:
-        listed = pending(database)
+        well, _others = pending_names(directory)  # the rest is not what a writer makes
     except OSError:  # not ours to read: the console says so (appliance.console)
         return 0
-    for path in listed[:WAITING_READ_MAX]:
-        if not WRITER_NAME.fullmatch(path.name):
-            break  # the rest is not what a writer makes
+    for name in well[:WAITING_READ_MAX]:
+        path = directory / name
         try:
             count += b'"kind": "manual"' in _head(path, 64)
         except (OSError, UntrustedFile):
@@ -269,17 +290,43 @@ def _rejected_dir(inbox: Path) -> Path:
     return target
 
 
+class Aside:
+    """``rejected/`` of the inbox ``directory``, opened once for a round of refusals: the
+    descriptor is the real directory (no link followed), so a link swapped in its place during
+    the round changes nothing, and each move is one rename."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._fd: int | None = None
+
+    def move(self, path: Path) -> bool:
+        """Move a refused request in (a link is moved itself, never what it points to); False
+        when it could not be moved."""
+        try:
+            if self._fd is None:
+                target = _rejected_dir(self.directory)
+                flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+                self._fd = os.open(target, flags)
+            os.replace(path, path.name, dst_dir_fd=self._fd)
+        except FileNotFoundError:
+            return True  # gone already
+        except OSError:
+            return False
+        return True
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 def move_aside(path: Path) -> bool:
-    """Move a refused request into ``rejected/`` (a link is moved itself, never what it points
-    to); False when it could not be moved."""
+    """Move one refused request into ``rejected/``; False when it could not be moved."""
+    aside = Aside(path.parent)
     try:
-        target = _rejected_dir(path.parent)
-        os.replace(path, target / path.name)
-    except FileNotFoundError:
-        return True  # gone already
-    except OSError:
-        return False
-    return True
+        return aside.move(path)
+    finally:
+        aside.close()
 
 
 def reject(path: Path, reason: str) -> None:

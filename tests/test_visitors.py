@@ -448,6 +448,72 @@ def test_every_field_of_every_request_kind_is_held_to_the_writers_rules(tmp_path
         door.close()
 
 
+def plant_junk(directory: Path, outside: Path) -> int:
+    """5,000 files a writer in the daemon's group could drop, none a request: names that sort
+    before every real one, text, links, oversized files, JSON of the wrong shape; forty with
+    a writer's name and a bad field (fewer than a round always takes of those) and more with a
+    writer's pattern but a time before 2000. Returns how many."""
+    directory.mkdir(parents=True, exist_ok=True)
+    outside.mkdir(exist_ok=True)
+    (outside / "target.json").write_text("{}", encoding="utf-8")
+    planted = 0
+    for i in range(5000):
+        kind = i % 10
+        path = directory / f"{i:04d}-junk.json"
+        if kind == 0:
+            stamp = 1000000000000000000 + i if i < 400 else i  # 2001, a writer's; or 1970
+            path = directory / f"{stamp:019d}-{i:08x}.json"
+            path.write_text(json.dumps(_manual(uuid="not-a-uuid")), encoding="utf-8")
+        elif kind == 1:
+            path.symlink_to(outside / "target.json")
+        elif kind == 2:
+            with path.open("wb") as out:
+                out.truncate(inbox.MAX_REQUEST_BYTES + 10)
+        elif kind == 3:
+            path.write_text(json.dumps(_manual(extra="x")), encoding="utf-8")
+        else:
+            path.write_bytes(b"junk %d" % i)
+        planted += 1
+    return planted
+
+
+@pytest.mark.slow
+def test_a_flood_of_junk_neither_delays_a_visitor_nor_floods_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """5,000 junk files beside one genuine visitor: the visitor is recorded in the first round,
+    each round stays within its budget and says what it refused in one line, and the junk is
+    all moved aside within a few rounds."""
+    caplog.set_level(logging.INFO, logger="checkpoint")
+    door = Applying(tmp_path)
+    db = door.db
+    directory = inbox.inbox_dir(db)
+    try:
+        planted = plant_junk(directory, tmp_path / "elsewhere")
+        entry_uuid, _request = submit_visitor(db, validate(NAME))
+        rounds, started = 0, time.monotonic()
+        longest = 0.0
+        while inbox.pending(db) and rounds < 100:
+            round_started = time.monotonic()
+            door.apply()
+            longest = max(longest, time.monotonic() - round_started)
+            rounds += 1
+            if rounds == 1:  # the visitor did not wait behind the junk
+                assert [row[0] for row in manual_rows(db)] == [entry_uuid]
+        cleared_s = time.monotonic() - started
+        assert inbox.pending(db) == []
+        assert len(listing(directory / inbox.REJECTED)) == planted
+        assert door.applier.refused == planted
+        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        # One summary a round, not one line a file (5,003 lines before); about 20 rounds here.
+        assert len(warnings) == rounds <= 60
+        assert all(" refused " in r.getMessage() for r in warnings)
+        assert longest < 1.0  # the round's budget is 0.05 s; slack for a loaded machine
+        print(f"cleared {planted} junk files in {rounds} rounds, {cleared_s:.2f} s of work")
+    finally:
+        door.close()
+
+
 def test_a_huge_request_is_refused_after_reading_one_byte_past_the_limit(tmp_path: Path) -> None:
     import tracemalloc
 

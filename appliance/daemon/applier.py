@@ -26,11 +26,13 @@ from appliance.visitors import ManualRequest
 log = logging.getLogger("checkpoint")
 
 CLOCK_STEP_S = 1.0  # a request's wall and boot times further apart: the clock was set since
-# A round (once a second) looks at this many requests at most, and for this long at most: the
-# ticker shares the loop with the scanner, the lights and the status. A refusal costs about
-# 0.1 ms, so a flood of 5,000 junk files is cleared in a few seconds.
+# A round (once a second) looks at this many requests at most, and after its first
+# WELL_FORMED_ALWAYS well-formed ones (what writers make: a visitor never waits behind junk)
+# for this long at most: the ticker shares the loop with the scanner, the lights and the status.
+# A refusal costs about 0.2 ms, so a flood of 5,000 junk files is cleared in a few rounds.
 REQUESTS_PER_ROUND = 500
-ROUND_BUDGET_S = 0.05
+WELL_FORMED_ALWAYS = 50
+ROUND_BUDGET_S = 0.1
 EARLIEST_REQUEST = 946684800  # 2000-01-01: an earlier time is an unset clock's
 
 
@@ -141,32 +143,36 @@ class InboxApplier:
     def apply(self) -> None:
         """Apply what waits, within the round's budget; a visit log that cannot take a manual
         entry now stops the round, and the request waits for the next one."""
+        deadline = time.monotonic() + ROUND_BUDGET_S
+        directory = inbox.inbox_dir(self.database)
         try:
-            waiting = inbox.pending(self.database)
+            well, others = inbox.pending_names(directory)
         except OSError as exc:
             if str(exc) != self._listing_error:
                 log.error("inbox: cannot list it: %s", exc)
             self._listing_error = str(exc)
             return
         self._listing_error = None
-        self._stuck.intersection_update(path.name for path in waiting)
+        self._stuck.intersection_update(well + others)
         refusals = Refusals()
-        deadline = time.monotonic() + ROUND_BUDGET_S
+        aside = inbox.Aside(directory)
         looked = 0
         try:
-            for path in waiting:
-                if path.name in self._stuck:
+            for name in well + others:
+                if name in self._stuck:
                     continue
-                if looked >= REQUESTS_PER_ROUND or time.monotonic() > deadline:
+                timed = looked >= WELL_FORMED_ALWAYS or looked >= len(well)
+                if looked >= REQUESTS_PER_ROUND or (timed and time.monotonic() > deadline):
                     break  # the rest waits for the next round
                 looked += 1
-                if not self._one(path, refusals):
+                if not self._one(directory / name, refusals, aside):
                     break
         finally:
+            aside.close()
             self.refused += sum(refusals.causes.values())
             refusals.log()
 
-    def _one(self, path: Path, refusals: Refusals) -> bool:
+    def _one(self, path: Path, refusals: Refusals, aside: inbox.Aside) -> bool:
         """Apply or refuse one request; False when the visit log could not take it."""
         try:
             request = inbox.load(path)
@@ -177,7 +183,7 @@ class InboxApplier:
                 return True
             return self._manual(path, ManualRequest.parse(request.data))
         except BadRequest as exc:
-            if not inbox.move_aside(path):
+            if not aside.move(path):
                 self._stuck.add(path.name)
                 refusals.add(path, "not movable", f"{exc} (left in place)")
             else:
