@@ -151,13 +151,27 @@ def _head(path: Path, limit: int) -> bytes:
         os.close(fd)
 
 
-def writable(database: Path) -> bool:
-    """Whether this process may drop requests in the inbox beside ``database``: the inbox, or
-    the nearest folder above it that exists (submit makes the rest), is writable to it."""
+def writer_problem(database: Path) -> tuple[str, str] | None:
+    """None when this process may drop requests in the inbox beside ``database`` (the inbox,
+    or the nearest folder above it that exists, since submit makes the rest, is writable to
+    it); else this user's name and the folder's group, which the user must join."""
     place = inbox_dir(database)
     while not os.path.lexists(place) and place.parent != place:
         place = place.parent
-    return os.access(place, os.W_OK | os.X_OK)
+    if os.access(place, os.W_OK | os.X_OK):
+        return None
+    import grp
+    import pwd
+
+    try:
+        user = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        user = str(os.getuid())
+    try:
+        group = grp.getgrgid(os.stat(place).st_gid).gr_name
+    except (KeyError, OSError):
+        group = "checkpoint"
+    return user, group
 
 
 def waiting_visitors(database: Path) -> int:
