@@ -74,25 +74,39 @@ def _make_dir(directory: Path) -> None:
 
 
 def submit(database: Path, kind: str, data: dict[str, Any]) -> Path:
-    """Drop a request for the daemon; returns its file."""
+    """Drop a request for the daemon; returns its file. Raises ``OSError`` (a full card:
+    ENOSPC) with nothing left behind, not even the temporary file."""
     directory = inbox_dir(database)
     _make_dir(directory)
     body = json.dumps({"kind": kind, **data}, ensure_ascii=False).encode("utf-8")
     name = f"{time.time_ns()}-{uuidlib.uuid4().hex[:8]}.json"
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".", suffix=".tmp")
     try:
-        # Readable by the daemon's group only: a visitor's name and phone are in it.
-        os.fchmod(fd, 0o640)
-        with os.fdopen(fd, "wb") as out:
-            out.write(body)
-            out.flush()
-            os.fsync(out.fileno())
+        try:  # unbuffered: a failed write is one error, not a second one from closing
+            # Readable by the daemon's group only: a visitor's name and phone are in it.
+            os.fchmod(fd, 0o640)
+            view = memoryview(body)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         final = directory / name
         os.replace(tmp, final)
+        with contextlib.suppress(OSError):  # the request is there: never say it failed
+            _sync_dir(directory)  # the rename itself survives a power cut
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return final
+
+
+def _sync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _well_formed(entry: os.DirEntry[str], latest_ns: int) -> bool:

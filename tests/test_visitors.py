@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -902,3 +903,60 @@ def test_refused_requests_expire_with_retention(tmp_path: Path) -> None:
     assert inbox.expire(db, older_than=kept.stat().st_mtime - 1) == 0
     assert inbox.expire(db, older_than=time.time() + 1) == 1
     assert inbox.rejected_requests(db) == 0
+
+
+# -- on a full card ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def full_card(tmp_path: Path) -> Iterator[Path]:
+    """A configuration whose visit log and inbox are on a real 64 KiB file system, filled up;
+    the daemon's status file is elsewhere (its runtime directory)."""
+    disk = tmp_path / "card"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs to fill (needs root): {mounted.stderr.strip()}")
+    try:
+        filler = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(filler, b"\0" * 4096)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+        finally:
+            os.close(filler)
+        config = tmp_path / "checkpoint.toml"
+        config.write_text(
+            '[checkpoint]\nid = "TQ-TEST-01"\n[storage]\ndatabase = "card/visits.db"\n'
+            '[privacy]\nkey_file = "province.key"\n[gpio]\nenabled = false\n',
+            encoding="utf-8",
+        )
+        (tmp_path / "run").mkdir()
+        yield config
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+@pytest.mark.parametrize("daemon_state", ["running", "stopped"])
+def test_log_visitor_on_a_full_card_says_so_in_one_line(full_card: Path, daemon_state: str) -> None:
+    """Through the daemon's inbox (it runs) or straight into the visit log (it does not): one
+    line, in Vietnamese, saying the card is full and the visitor was not recorded; exit 1; no
+    request, not even half of one, left in the inbox."""
+    from appliance.status import write_status
+
+    run_dir = full_card.parent / "run"
+    write_status(run_dir / "status.json", {"state": daemon_state, "updated_at": time.time()})
+    result = run_checkpoint(
+        ["log-visitor", "--name", NAME, "--phone", "0912 345 678", "--wait", "0",
+         "--config", str(full_card)],
+        env={"RUNTIME_DIRECTORY": str(run_dir)}, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == f"checkpoint: {text('err_card_full', 'vi')}\n"  # no traceback
+    directory = inbox.inbox_dir(full_card.parent / "card" / "visits.db")
+    assert not directory.exists() or listing(directory) == []

@@ -4,6 +4,7 @@ daemon is the visit log's only writer; the console writes nothing else."""
 
 from __future__ import annotations
 
+import errno
 import time
 from collections.abc import Callable
 
@@ -56,6 +57,8 @@ def hand_over(config: Config, language: str, visitor: Visitor | None) -> str:
     try:
         submit_visitor(config.storage.database, visitor)
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return text("err_card_full", language)
         return text("form_failed", language).format(error=exc.strerror or exc)
     running = (read_status(status_path(config)) or {}).get("running")
     return text("form_saved" if running else "form_queued", language)
