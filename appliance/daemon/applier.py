@@ -29,7 +29,7 @@ CLOCK_STEP_S = 1.0  # a request's wall and boot times further apart: the clock w
 # A round (once a second) looks at this many requests at most, and after its first
 # WELL_FORMED_ALWAYS well-formed ones (what writers make: a visitor never waits behind junk)
 # for this long at most: the ticker shares the loop with the scanner, the lights and the status.
-# A refusal costs about 0.2 ms, so a flood of 5,000 junk files is cleared in a few rounds.
+# A refusal costs about 0.2 ms: a flood of 5,000 junk files is cleared in about half a minute.
 REQUESTS_PER_ROUND = 500
 WELL_FORMED_ALWAYS = 50
 ROUND_BUDGET_S = 0.1
