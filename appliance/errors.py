@@ -85,6 +85,15 @@ class UntrustedFile(ValueError):
     other names (``appliance.plainfile``)."""
 
 
+class BadRequest(ValueError):
+    """An inbox request the daemon refuses (``appliance.inbox``): ``cause`` is what its summary
+    counts it under ("not JSON", "bad uuid"), the message adds the detail."""
+
+    def __init__(self, cause: str, detail: str = "") -> None:
+        super().__init__(f"{cause}: {detail}" if detail else cause)
+        self.cause = cause
+
+
 class VisitorError(UsageError):
     """A field the receptionist must correct; ``field`` says which."""
 

@@ -165,6 +165,27 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "{n} manual entries could not be recorded: call IT.",
     },
     "muted_notice": {"vi": "Đã tắt còi {n} phút.", "en": "Buzzer muted for {n} minutes."},
+    # `checkpoint log-visitor` when the visitor could not be written down at all.
+    "err_card_full": {
+        "vi": "Thẻ nhớ đã đầy: CHƯA ghi được khách. Ghi ra giấy và báo bộ phận CNTT.",
+        "en": "The memory card is full: the visitor was NOT recorded. Write it on paper and"
+        " call IT.",
+    },
+    "err_not_handed": {
+        "vi": "CHƯA ghi được khách ({error}): ghi ra giấy và báo bộ phận CNTT.",
+        "en": "The visitor was NOT recorded ({error}): write it on paper and call IT.",
+    },
+    # The console's account may not write the daemon's inbox (appliance.inbox.writer_problem).
+    "fault_view_only": {
+        "vi": "Màn hình chỉ xem: không gửi được yêu cầu cho dịch vụ. Ghi khách ra giấy; báo"
+        " bộ phận CNTT: usermod -aG {group} {user}, rồi đăng nhập lại.",
+        "en": "View-only screen: requests cannot reach the service. Write visitors on paper;"
+        " call IT: usermod -aG {group} {user}, then log in again.",
+    },
+    "view_only_notice": {
+        "vi": "Màn hình chỉ xem: không ghi tay và không tắt còi được ở đây. Ghi khách ra giấy.",
+        "en": "View-only screen: visitors and mute cannot be recorded here. Use paper.",
+    },
     # Exports and reports for officials (appliance/exports.py).
     "exp_entry": {"vi": "Mã lượt vào", "en": "Entry"},
     "exp_day": {"vi": "Ngày", "en": "Day"},

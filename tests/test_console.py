@@ -543,7 +543,7 @@ def test_worst_case_still_fits_at_80x25() -> None:
         snap = Snapshot(
             NOW, ZONE, long_agency, DOOR, status, today={"app": 1320, "no_app": 440, "manual": 70},
             feed=busy_feed(), alerts=[EXPOSURE], beacon={"state": "stopped"}, waiting=3,
-            notice=text("form_queued", lang),
+            notice=text("form_queued", lang), view_only=("reception", "checkpoint"),
         )  # fmt: skip
         for width, height in SIZES:
             lines = screen(snap, lang, width, height)

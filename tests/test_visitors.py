@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ from uuid import uuid4
 import pytest
 
 from appliance import inbox
-from appliance.daemon.applier import InboxApplier
+from appliance.daemon.applier import REQUESTS_PER_ROUND, InboxApplier
 from appliance.errors import UsageError, VisitorError
 from appliance.i18n import text
 from appliance.store import VisitLog
@@ -357,6 +358,163 @@ def test_bad_requests_are_rejected_and_never_block_the_ones_after(tmp_path: Path
         assert inbox.pending(db) == []
         assert [row[0] for row in manual_rows(db)] == [entry_uuid]
         assert door.muted_until == door.now + 5 * 60
+    finally:
+        door.close()
+
+
+def _manual(**fields: Any) -> dict[str, Any]:
+    """A manual request as the form writes it, with ``fields`` changed (None: left out)."""
+    body: dict[str, Any] = {
+        "kind": "manual", "uuid": str(uuid4()), "at": 1597890600.0,
+        "boot_id": str(uuid4()), "boot_s": 5123.4, "name": NAME, "organisation": "Sở Y tế",
+        "phone": "0912 345 678", "purpose": "Họp",
+    }  # fmt: skip
+    body.update(fields)
+    return {key: value for key, value in body.items() if value is not None}
+
+
+BAD_REQUESTS: dict[str, Any] = {
+    # Keys the form never writes: a leaked field must not ride along into the visit log.
+    "extra-key": _manual(id_card="001234567890"),
+    "kind-missing": {key: v for key, v in _manual().items() if key != "kind"},
+    "kind-number": _manual(kind=1),
+    "kind-unknown": _manual(kind="reboot"),
+    "not-an-object": [_manual()],
+    # The visitor's own fields, held to the form's rules.
+    "name-missing": {key: v for key, v in _manual().items() if key != "name"},
+    "name-blank": _manual(name="   "),
+    "name-bool": _manual(name=True),
+    "name-list": _manual(name=[NAME]),
+    "name-too-long": _manual(name="A" * (MAX_NAME + 1)),
+    "name-control": _manual(name="Lê\x1bBình"),
+    "org-too-long": _manual(organisation="y" * (MAX_FIELD + 1)),
+    "org-number": _manual(organisation=7),
+    "purpose-object": _manual(purpose={"why": "x"}),
+    "phone-short": _manual(phone="12"),
+    "phone-16-digits": _manual(phone="0" * 16),
+    "phone-letters": _manual(phone="0912 345 abc"),
+    "phone-number": _manual(phone=912345678),
+    # What the writers add: the entry's UUID, its times on both clocks.
+    "uuid-missing": {key: v for key, v in _manual().items() if key != "uuid"},
+    "uuid-braced": _manual(uuid="{" + str(uuid4()) + "}"),
+    "at-missing": {key: v for key, v in _manual().items() if key != "at"},
+    "at-bool": _manual(at=True),
+    "at-text": _manual(at="1597890600"),
+    "at-list": _manual(at=[1597890600]),
+    "at-beyond-2100": _manual(at=5e9),
+    "boot-id-number": _manual(boot_id=12),
+    "boot-id-not-an-id": _manual(boot_id="../../etc"),
+    "boot-s-negative": _manual(boot_s=-1.0),
+    "boot-s-bool": _manual(boot_s=False),
+    "boot-s-text": _manual(boot_s="5123"),
+    "boot-s-alone": {key: v for key, v in _manual().items() if key != "boot_id"},
+    # "mute": minutes and a time, nothing else.
+    "mute-bool": {"kind": "mute", "minutes": True},
+    "mute-negative": {"kind": "mute", "minutes": -5},
+    "mute-over-a-day": {"kind": "mute", "minutes": 24 * 60 + 1},
+    "mute-text": {"kind": "mute", "minutes": "5"},
+    "mute-extra-key": {"kind": "mute", "minutes": 5, "then": "reboot"},
+    "mute-at-text": {"kind": "mute", "minutes": 5, "at": "now"},
+    "mute-at-bool": {"kind": "mute", "minutes": 5, "at": True},
+}
+
+
+def test_every_field_of_every_request_kind_is_held_to_the_writers_rules(tmp_path: Path) -> None:
+    """What the form and log-visitor would never write is refused whole, moved aside and
+    counted; none of it becomes an entry or a mute, and the genuine requests beside it are
+    applied."""
+    door = Applying(tmp_path)
+    db = door.db
+    directory = inbox.inbox_dir(db)
+    try:
+        directory.mkdir(parents=True)
+        for number, (name, body) in enumerate(BAD_REQUESTS.items()):
+            (directory / f"{number:02d}-{name}.json").write_text(json.dumps(body), "utf-8")
+        (directory / "99-nan.json").write_text(json.dumps(_manual(at=float("nan"))), "utf-8")
+        good = _manual(boot_id=None, boot_s=None)  # what submit_visitor(when=...) writes
+        (directory / "50-good.json").write_text(json.dumps(good), "utf-8")
+        entry_uuid, _request = submit_visitor(db, validate("Lê Bình", phone="+84 912 345 678"))
+        inbox.submit(db, "mute", {"minutes": 5})  # "at" and even "minutes" may be left out
+        for _round in range(50):  # a loaded machine may need more than one round's budget
+            door.apply()
+            if not inbox.pending(db):
+                break
+        refused = listing(directory / inbox.REJECTED)
+        assert refused == sorted(
+            [f"{number:02d}-{name}.json" for number, name in enumerate(BAD_REQUESTS)]
+            + ["99-nan.json"]
+        )
+        assert inbox.pending(db) == []
+        assert sorted(row[0] for row in manual_rows(db)) == sorted([entry_uuid, good["uuid"]])
+        assert door.applier.refused == len(BAD_REQUESTS) + 1
+        assert door.muted_until == door.now + 5 * 60
+    finally:
+        door.close()
+
+
+def plant_junk(directory: Path, outside: Path) -> int:
+    """5,000 files a writer in the daemon's group could drop, none a request: names that sort
+    before every real one, text, links, oversized files, JSON of the wrong shape; forty with
+    a writer's name and a bad field (fewer than a round always takes of those) and more with a
+    writer's pattern but a time before 2000. Returns how many."""
+    directory.mkdir(parents=True, exist_ok=True)
+    outside.mkdir(exist_ok=True)
+    (outside / "target.json").write_text("{}", encoding="utf-8")
+    planted = 0
+    for i in range(5000):
+        kind = i % 10
+        path = directory / f"{i:04d}-junk.json"
+        if kind == 0:
+            stamp = 1000000000000000000 + i if i < 400 else i  # 2001, a writer's; or 1970
+            path = directory / f"{stamp:019d}-{i:08x}.json"
+            path.write_text(json.dumps(_manual(uuid="not-a-uuid")), encoding="utf-8")
+        elif kind == 1:
+            path.symlink_to(outside / "target.json")
+        elif kind == 2:
+            with path.open("wb") as out:
+                out.truncate(inbox.MAX_REQUEST_BYTES + 10)
+        elif kind == 3:
+            path.write_text(json.dumps(_manual(extra="x")), encoding="utf-8")
+        else:
+            path.write_bytes(b"junk %d" % i)
+        planted += 1
+    return planted
+
+
+@pytest.mark.slow
+def test_a_flood_of_junk_neither_delays_a_visitor_nor_floods_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """5,000 junk files beside one genuine visitor: the visitor is recorded in the first round,
+    each round stays within its budget and says what it refused in one line, and the junk is
+    all moved aside within a few rounds."""
+    caplog.set_level(logging.INFO, logger="checkpoint")
+    door = Applying(tmp_path)
+    db = door.db
+    directory = inbox.inbox_dir(db)
+    try:
+        planted = plant_junk(directory, tmp_path / "elsewhere")
+        entry_uuid, _request = submit_visitor(db, validate(NAME))
+        rounds, started = 0, time.monotonic()
+        longest = 0.0
+        while inbox.pending(db) and rounds < 1000:  # a round's share shrinks on a loaded machine
+            round_started = time.monotonic()
+            door.apply()
+            longest = max(longest, time.monotonic() - round_started)
+            rounds += 1
+            if rounds == 1:  # the visitor did not wait behind the junk
+                assert [row[0] for row in manual_rows(db)] == [entry_uuid]
+        cleared_s = time.monotonic() - started
+        assert inbox.pending(db) == []
+        assert len(listing(directory / inbox.REJECTED)) == planted
+        assert door.applier.refused == planted
+        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        # One summary a round, not one line a file (5,003 lines before); about 20 rounds here.
+        assert len(warnings) == rounds
+        assert rounds * REQUESTS_PER_ROUND >= planted  # no round took more than its count
+        assert all(" refused " in r.getMessage() for r in warnings)
+        assert longest < 1.0  # the round's budget is 0.05 s; slack for a loaded machine
+        print(f"cleared {planted} junk files in {rounds} rounds, {cleared_s:.2f} s of work")
     finally:
         door.close()
 
@@ -729,7 +887,11 @@ def test_requests_with_unbelievable_times_are_refused_or_clamped(tmp_path: Path)
         apply()
         assert door.visits.total() == 0
         assert len(list((inbox.inbox_dir(db) / inbox.REJECTED).iterdir())) == 4
-        inbox.submit(db, "mute", {"minutes": 5, "at": 1e12})  # a time from the far future
+        inbox.submit(db, "mute", {"minutes": 5, "at": 1e12})  # beyond 2100: no time at all
+        apply()
+        assert door.muted_until == 0.0
+        assert len(list((inbox.inbox_dir(db) / inbox.REJECTED).iterdir())) == 5
+        inbox.submit(db, "mute", {"minutes": 5, "at": door.now + 3600})  # the clock went back
         apply()
         assert door.muted_until == door.now + 5 * 60  # counted from now
     finally:
@@ -745,3 +907,60 @@ def test_refused_requests_expire_with_retention(tmp_path: Path) -> None:
     assert inbox.expire(db, older_than=kept.stat().st_mtime - 1) == 0
     assert inbox.expire(db, older_than=time.time() + 1) == 1
     assert inbox.rejected_requests(db) == 0
+
+
+# -- on a full card ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def full_card(tmp_path: Path) -> Iterator[Path]:
+    """A configuration whose visit log and inbox are on a real 64 KiB file system, filled up;
+    the daemon's status file is elsewhere (its runtime directory)."""
+    disk = tmp_path / "card"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs to fill (needs root): {mounted.stderr.strip()}")
+    try:
+        filler = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(filler, b"\0" * 4096)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+        finally:
+            os.close(filler)
+        config = tmp_path / "checkpoint.toml"
+        config.write_text(
+            '[checkpoint]\nid = "TQ-TEST-01"\n[storage]\ndatabase = "card/visits.db"\n'
+            '[privacy]\nkey_file = "province.key"\n[gpio]\nenabled = false\n',
+            encoding="utf-8",
+        )
+        (tmp_path / "run").mkdir()
+        yield config
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+@pytest.mark.parametrize("daemon_state", ["running", "stopped"])
+def test_log_visitor_on_a_full_card_says_so_in_one_line(full_card: Path, daemon_state: str) -> None:
+    """Through the daemon's inbox (it runs) or straight into the visit log (it does not): one
+    line, in Vietnamese, saying the card is full and the visitor was not recorded; exit 1; no
+    request, not even half of one, left in the inbox."""
+    from appliance.status import write_status
+
+    run_dir = full_card.parent / "run"
+    write_status(run_dir / "status.json", {"state": daemon_state, "updated_at": time.time()})
+    result = run_checkpoint(
+        ["log-visitor", "--name", NAME, "--phone", "0912 345 678", "--wait", "0",
+         "--config", str(full_card)],
+        env={"RUNTIME_DIRECTORY": str(run_dir)}, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == f"checkpoint: {text('err_card_full', 'vi')}\n"  # no traceback
+    directory = inbox.inbox_dir(full_card.parent / "card" / "visits.db")
+    assert not directory.exists() or listing(directory) == []

@@ -4,13 +4,14 @@ daemon is the visit log's only writer; the console writes nothing else."""
 
 from __future__ import annotations
 
+import errno
 import time
 from collections.abc import Callable
 
 from appliance.config import Config
 from appliance.errors import VisitorError
 from appliance.i18n import text
-from appliance.inbox import submit
+from appliance.inbox import submit_mute
 from appliance.status import read_status, status_path
 from appliance.visitors import Visitor, submit_visitor, validate
 
@@ -56,6 +57,8 @@ def hand_over(config: Config, language: str, visitor: Visitor | None) -> str:
     try:
         submit_visitor(config.storage.database, visitor)
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return text("err_card_full", language)
         return text("form_failed", language).format(error=exc.strerror or exc)
     running = (read_status(status_path(config)) or {}).get("running")
     return text("form_saved" if running else "form_queued", language)
@@ -66,7 +69,7 @@ def ask_mute(config: Config, language: str) -> str:
     minutes = config.gpio.mute_minutes
     # The time goes with it: a request the daemon reads late mutes only for what is left.
     try:
-        submit(config.storage.database, "mute", {"minutes": minutes, "at": time.time()})
+        submit_mute(config.storage.database, minutes, time.time())
     except OSError as exc:
         return text("form_failed", language).format(error=exc.strerror or exc)
     return text("muted_notice", language).format(n=f"{minutes:g}")

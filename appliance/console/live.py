@@ -3,7 +3,8 @@
 ``run_console`` is handed ``read``, which returns the current ``Snapshot`` (the feature that
 runs the console reads the daemon's files and the visit log for it); it renders the snapshot
 once a second and answers keys: ``n`` opens the visitor form, ``m`` mutes the buzzer, ``q``
-quits. Both requests go to the daemon through its inbox (appliance.console.form).
+quits. Both requests go to the daemon through its inbox (appliance.console.form); a user who
+cannot write the inbox gets a view-only screen that says why, and the two keys say so too.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from appliance.console.form import ask_mute, ask_visitor, hand_over
 from appliance.console.screen import render
 from appliance.console.snapshot import Snapshot
 from appliance.i18n import text
+from appliance.inbox import writer_problem
 
 REFRESH_S = 1.0
 NOTICE_SHOWN_S = 6.0
@@ -131,6 +133,11 @@ class Screen:
         for key in commands(pressed):
             if key == "q":
                 return False
+            if key in "nm" and writer_problem(self.config.storage.database) is not None:
+                # View-only (the alert says why and the fix): a form typed in for nothing
+                # would lose the visitor.
+                self.say(text("view_only_notice", self.language))
+                continue
             if key == "n" and keys is not None:
                 self.visitor_form(keys, live)
                 break  # what was typed after `n` belonged to the form

@@ -151,8 +151,13 @@ def _daemon_faults(status: dict[str, Any] | None, lang: str) -> list[Text]:
 
 
 def _console_faults(snap: Snapshot, lang: str) -> list[Text]:
-    """What the console itself sees: the beacon, the visit log, refused requests."""
+    """What the console itself sees: that it cannot reach the daemon's inbox, the beacon, the
+    visit log, refused requests."""
     lines: list[Text] = []
+    if snap.view_only is not None:
+        user, group = snap.view_only
+        message = text("fault_view_only", lang).format(user=user, group=group)
+        lines.append(Text(message, style="bold red"))
     if snap.beacon.get("state") in ("error", "stopped"):
         lines.append(Text(text("fault_beacon", lang), style="yellow"))
     if snap.store_error:

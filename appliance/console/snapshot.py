@@ -44,5 +44,7 @@ class Snapshot:
     beacon: dict[str, Any] = field(default_factory=_off)
     waiting: int = 0  # visitors in the daemon's inbox, not yet recorded
     rejected: int = 0  # requests the daemon could not apply (kept in inbox/rejected/)
+    # This console's user cannot write the inbox: (user, group to join); the form is off.
+    view_only: tuple[str, str] | None = None
     store_error: str | None = None
     notice: str | None = None  # what the console just did ("visitor recorded")

@@ -14,7 +14,7 @@ from appliance.console.snapshot import ALERT_SHOWN_DAYS, FEED_MAX, FeedRow, Snap
 from appliance.core.days import local_day_bounds
 from appliance.daemon.clocks import real_wall
 from appliance.errors import StoreError
-from appliance.inbox import rejected_requests, waiting_visitors
+from appliance.inbox import rejected_requests, waiting_visitors, writer_problem
 from appliance.status import read_beacon_status, read_status, status_path
 from appliance.store import VisitLog
 
@@ -52,6 +52,7 @@ def read_snapshot(config: Config, visits: VisitLog | None, now: float) -> Snapsh
         beacon=read_beacon_status(config, now),
         waiting=waiting_visitors(database),
         rejected=rejected_requests(database),
+        view_only=writer_problem(database),
         store_error=store_error,
     )
 
