@@ -26,6 +26,7 @@ from appliance import inbox
 from appliance.daemon.applier import InboxApplier
 from appliance.errors import UsageError, VisitorError
 from appliance.i18n import text
+from appliance.status import status_file_name
 from appliance.store import VisitLog
 from appliance.visitors import MAX_FIELD, MAX_NAME, Visitor, submit_visitor, validate
 from tests.builders import on_disk
@@ -477,7 +478,8 @@ def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_log_visitor_without_a_daemon_writes_at_once(cli, offline: Path, status: str) -> None:  # type: ignore[no-untyped-def]
     from appliance.status import write_status
 
-    status_file = offline.parent / "data" / "status.json"
+    data = offline.parent / "data"
+    status_file = data / status_file_name(data / "visits.db")
     if status == "stale":  # the daemon was killed: its last status says running, a minute ago
         write_status(status_file, {"state": "running", "updated_at": time.time() - 60})
     elif status == "stopped":
@@ -548,7 +550,8 @@ def wait_for(condition: Callable[[], Any], timeout: float) -> Any:
 
 def status_of(data: Path) -> dict[str, Any] | None:
     try:
-        return json.loads((data / "status.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+        path = data / status_file_name(data / "visits.db")
+        return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
     except (OSError, ValueError):
         return None
 

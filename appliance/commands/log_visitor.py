@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     """A visitor recorded by hand: through the daemon when it runs (its only writer), else
     straight into the visit log."""
     from appliance.inbox import REJECTED, inbox_dir
-    from appliance.status import read_status, status_path
+    from appliance.status import unit_status
     from appliance.store import VisitLog
     from appliance.visitors import submit_visitor, validate
 
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     lang = args.lang or config.checkpoint.language
     visitor = validate(args.name, args.org, args.phone, args.purpose, lang=lang)
     database = config.storage.database
-    status = read_status(status_path(config))
+    status = unit_status(config)
     if status is not None and status.get("running"):
         entry_uuid, request = submit_visitor(database, visitor)
         deadline = time.monotonic() + args.wait

@@ -46,3 +46,6 @@ class Snapshot:
     rejected: int = 0  # requests the daemon could not apply (kept in inbox/rejected/)
     store_error: str | None = None
     notice: str | None = None  # what the console just did ("visitor recorded")
+    # Why ``status`` is None although a file is there: "unreadable" (this account may not read
+    # it) or "foreign" (another unit's): neither means the daemon is not running.
+    status_problem: str | None = None
