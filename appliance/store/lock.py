@@ -98,9 +98,9 @@ def take_lock(database: Path) -> VisitLogLock:
     Nothing here touches the log itself. A disk too full to create the lock file does not stop
     the daemon (it must start and show the fault): it runs unlocked, and says so in its log."""
     path = lock_path(database)
-    path.parent.mkdir(parents=True, exist_ok=True)
     created = not os.path.lexists(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = _open(path, os.O_RDWR | os.O_CREAT)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
