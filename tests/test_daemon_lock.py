@@ -358,3 +358,18 @@ def test_status_as_a_user_who_may_not_read_it_says_so_not_that_it_is_stopped(
     result = as_nobody(["status", "--config", str(config)])
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"daemon: running (pid {proc.pid}, door TQ-A)" in result.stdout
+
+
+@pytest.mark.parametrize("problem", ["unreadable", "foreign"])
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_the_console_says_a_status_is_unreadable_or_another_units(problem: str, lang: str) -> None:
+    from appliance.i18n import text
+    from tests.test_console import SIZES, check_frame, screen, shows, snap_of
+
+    for width, height in SIZES:
+        lines = screen(snap_of(None, status_problem=problem), lang, width, height)
+        check_frame(lines, lang, width, height, "20/08/2020 09:30:00")
+        header = lines[1]
+        assert text("status_unknown", lang) in header and text("not_running", lang) not in header
+        assert shows(lines, text(f"fault_status_{problem}", lang))
+        assert not shows(lines, text("fault_daemon", lang))  # it may well be running
