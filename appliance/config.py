@@ -63,7 +63,7 @@ class StorageSection:
     runtime_dir: Path | None = key(
         None,
         "where the daemon's status file lives (in memory: it changes every second); default:"
-        " $RUNTIME_DIRECTORY, /run/checkpoint as root, else beside the database",
+        " $RUNTIME_DIRECTORY, else beside the database (whoever runs it)",
         path=True,
     )
 

@@ -64,6 +64,25 @@ EXIT_BAD_FILE: Final = 2  # a file or an option is wrong: retrying cannot help
 EXIT_RETRY: Final = 75  # os.EX_TEMPFAIL: the unit's Restart= tries again (and exit 75 of the
 # daemon is the scanner giving up, which the Bluetooth recovery helper acts on)
 EXIT_REFUSED: Final = 77  # os.EX_NOPERM: the collector will never take this code: a new bundle
+EXIT_LOCKED: Final = 73  # os.EX_CANTCREAT: another daemon holds the visit log; restarting this
+# one every 5 s cannot help while that one runs (checkpoint.service's RestartPreventExitStatus=)
+
+
+class AlreadyRunning(StoreError):
+    """Another daemon holds the visit log's lock (``appliance.store.lock``); ``pid`` is that
+    process, as the kernel says (None if it could not be told)."""
+
+    exit_code = EXIT_LOCKED
+
+    def __init__(self, database: Path, pid: int | None) -> None:
+        who = f"pid {pid}" if pid else "another process"
+        stop = f"`kill {pid}`" if pid else "`systemctl stop checkpoint`"
+        super().__init__(
+            f"another daemon ({who}) already runs on {database}; a second one would close its"
+            " open stays", advice=f"stop it first ({stop}), or give this one its own database",
+        )  # fmt: skip
+        self.database = database
+        self.pid = pid
 
 
 # -- the device's hardware ---------------------------------------------------------------------

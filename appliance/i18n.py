@@ -17,6 +17,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "health": {"vi": "Tình trạng", "en": "Health"},
     "running": {"vi": "đang chạy", "en": "running"},
     "not_running": {"vi": "DỊCH VỤ KHÔNG CHẠY", "en": "DAEMON NOT RUNNING"},
+    "status_unknown": {"vi": "KHÔNG RÕ TRẠNG THÁI", "en": "STATUS UNKNOWN"},
     "near": {"vi": "Điện thoại gần cửa", "en": "Phones near the door"},
     "simulated": {"vi": "mô phỏng", "en": "simulation"},
     "ok": {"vi": "tốt", "en": "ok"},
@@ -65,6 +66,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     "fault_daemon": {
         "vi": "Dịch vụ không chạy: lượt vào không được ghi. Khởi động lại thiết bị hoặc báo CNTT.",
         "en": "The service is not running: entries are not recorded. Restart the unit or call IT.",
+    },
+    "fault_status_unreadable": {
+        "vi": "Không đọc được trạng thái của dịch vụ: tài khoản này không có quyền đọc. Báo CNTT.",
+        "en": "Cannot read the service's status: this account may not read it. Call IT.",
+    },
+    "fault_status_foreign": {
+        "vi": "Tệp trạng thái ở đây là của một thiết bị khác nên không hiển thị. Báo CNTT.",
+        "en": "The status file here belongs to another unit, so it is not shown. Call IT.",
     },
     "fault_scanner": {
         "vi": "Lỗi Bluetooth ({state}): đang tự khắc phục; nếu kéo dài, khởi động lại thiết bị.",

@@ -30,7 +30,7 @@ from appliance.core.presence import PresenceTracker
 from appliance.models import Sighting
 from appliance.protocols import frames
 from appliance.protocols.registry import Classifier
-from appliance.status import read_status
+from appliance.status import read_status, status_file_name
 from appliance.store import VisitLog
 from tests.bluez import BluezMock, bluez, glib_loop, system_bus, wait_until
 from tests.builders import fake_token
@@ -467,7 +467,7 @@ def test_the_daemon_scans_bluez_and_records_entries(bluez: BluezMock, tmp_path: 
         assert wait_until(entries, timeout=10) == [("app", "bluezone")]
 
         def scanner_status() -> dict[str, object] | None:
-            status = read_status(tmp_path / "status.json")
+            status = read_status(tmp_path / status_file_name(tmp_path / "visits.db"))
             scanner = status["health"]["scanner"] if status else None
             return scanner if scanner and scanner.get("reports", 0) >= 4 else None
 

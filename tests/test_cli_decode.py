@@ -7,6 +7,7 @@ import json
 import pytest
 
 from appliance.protocols import frames
+from appliance.status import status_file_name
 from tests.conftest import run_checkpoint
 
 BLUEZONE = frames.bluezone_android(bytes.fromhex("130CEA6472130C185D8643DF")).hex()
@@ -193,7 +194,7 @@ def test_run_refuses_a_speed_that_is_not_a_positive_number(cli, speed: str) -> N
 def test_status_and_console_survive_a_damaged_status_file(  # type: ignore[no-untyped-def]
     cli, tmp_path, monkeypatch, content: str
 ) -> None:
-    (tmp_path / "status.json").write_text(content)
+    (tmp_path / status_file_name(tmp_path / "v.db")).write_text(content)
     config = tmp_path / "c.toml"
     config.write_text(f'[storage]\ndatabase = "{tmp_path / "v.db"}"\n')
     monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -115,17 +114,18 @@ def test_the_status_file_follows_runtime_dir_before_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An installed unit's configuration names /run/checkpoint, so a console or `status` run from
-    a login shell (no $RUNTIME_DIRECTORY, not root) reads the file the daemon writes."""
-    from appliance.status import status_path
+    a login shell (no $RUNTIME_DIRECTORY) reads the file the daemon writes; with neither, it is
+    beside the database, whoever asks (root included)."""
+    from appliance.status import status_file_name, status_path
 
     plain = load_config(write(tmp_path, '[storage]\ndatabase = "db/checkpoint.db"\n'))
+    name = status_file_name(tmp_path / "db" / "checkpoint.db")
     monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path / "run-a"))
-    assert status_path(plain) == tmp_path / "run-a" / "status.json"
+    assert status_path(plain) == tmp_path / "run-a" / name
     named = load_config(
         write(tmp_path, '[storage]\ndatabase = "db/checkpoint.db"\nruntime_dir = "run-b"\n')
     )
-    assert status_path(named) == tmp_path / "run-b" / "status.json"
+    assert status_path(named) == tmp_path / "run-b" / name
     monkeypatch.delenv("RUNTIME_DIRECTORY")
-    assert status_path(named) == tmp_path / "run-b" / "status.json"
-    if os.geteuid() != 0:
-        assert status_path(plain) == tmp_path / "db" / "status.json"
+    assert status_path(named) == tmp_path / "run-b" / name
+    assert status_path(plain) == tmp_path / "db" / name

@@ -688,7 +688,7 @@ def test_snapshot_reads_what_the_daemon_wrote_without_a_write_lock(
     from appliance.config import load_config
     from appliance.core.doorway import Entry
     from appliance.inbox import submit
-    from appliance.status import beacon_status_path, status_path, write_status
+    from appliance.status import beacon_status_path, owner_of, status_path, write_status
     from appliance.store import VisitLog
     from appliance.store.outbox import Outbox
 
@@ -710,11 +710,11 @@ def test_snapshot_reads_what_the_daemon_wrote_without_a_write_lock(
     outbox.close()
     write_status(
         status_path(config),
-        {**running(), "running": None, "door": {"muted_until": NOW + 900, "quiet_hours": False}},
-    )
-    beacon_status_path(config).write_text(
-        json.dumps({"state": "ok", "message": None, "updated_at": NOW - 3}), encoding="utf-8"
-    )
+        {**running(), "running": None, "door": {"muted_until": NOW + 900, "quiet_hours": False},
+         **owner_of(config)},
+    )  # fmt: skip
+    beacon = {"state": "ok", "message": None, "updated_at": NOW - 3, **owner_of(config)}
+    beacon_status_path(config).write_text(json.dumps(beacon), encoding="utf-8")
     submit(db, "mute", {"minutes": 15})  # not a visitor: not counted as waiting
     submit(db, "manual", {"uuid": "w-1", "at": NOW, "name": "Đỗ Văn Khoa"})
 
@@ -840,7 +840,7 @@ def test_the_beacon_reports_its_state_for_the_console(
     monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path / "run"))
     from appliance.ble.beacon import CheckpointBeacon
     from appliance.config import BeaconSection, parse_config
-    from appliance.status import beacon_status_path, read_beacon_status, write_status
+    from appliance.status import beacon_status_path, owner_of, read_beacon_status, write_status
 
     config = parse_config({"storage": {"database": str(tmp_path / "v.db")}}, tmp_path)
     assert read_beacon_status(config) == {"state": "off"}  # no [beacon] section
@@ -852,7 +852,8 @@ def test_the_beacon_reports_its_state_for_the_console(
         raise RuntimeError("no adapter")
 
     path = beacon_status_path(config)
-    beacon = CheckpointBeacon("hci0", broken, on_state=lambda s: write_status(path, s))
+    owner = owner_of(config)  # as `checkpoint beacon` writes it
+    beacon = CheckpointBeacon("hci0", broken, on_state=lambda s: write_status(path, {**s, **owner}))
     assert beacon.refresh() is True  # a GLib timer callback never raises
     state = read_beacon_status(config)
     assert state["state"] == "error" and "no adapter" in state["message"]

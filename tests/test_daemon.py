@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.status import status_file_name
 from tests.builders import acknowledge
 from tests.conftest import run_checkpoint
 
@@ -46,9 +47,14 @@ def start(config: Path, speed: float) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
+def status_file(tmp_path: Path) -> Path:
+    """The status of write_config's database, in runtime_env's directory."""
+    return tmp_path / "data" / status_file_name(tmp_path / "data" / "visits.db")
+
+
 def status_of(tmp_path: Path) -> dict[str, object] | None:
     try:
-        return json.loads((tmp_path / "data" / "status.json").read_text())  # type: ignore[no-any-return]
+        return json.loads(status_file(tmp_path).read_text())  # type: ignore[no-any-return]
     except (OSError, ValueError):
         return None
 
@@ -284,11 +290,11 @@ def test_one_ticker_round_commits_applies_the_inbox_and_writes_the_status(
         assert status["started_at"] == status["updated_at"] == wall[0]
         assert status["door"]["muted_until"] == wall[0] + 5 * 60  # type: ignore[index]
         # Within the same second nothing is committed or written again.
-        written = (tmp_path / "data" / "status.json").stat().st_mtime_ns
+        written = status_file(tmp_path).stat().st_mtime_ns
         submit_visitor(db, validate("Lê Văn Nam"))
         ticker.step()
         assert len(inbox.pending(db)) == 1
-        assert (tmp_path / "data" / "status.json").stat().st_mtime_ns == written
+        assert status_file(tmp_path).stat().st_mtime_ns == written
         monotonic[0] += 1.0
         ticker.step()
         assert inbox.pending(db) == [] and len(committed(db)) == 2

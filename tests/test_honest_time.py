@@ -22,6 +22,7 @@ from appliance.core.doorway import Entry, EntryUpdate
 from appliance.core.exposure import BluezoneCase, case_tokens
 from appliance.exposure_check import DAY_SLACK
 from appliance.protocols import bluezone_keys
+from appliance.status import status_path
 from appliance.store import VisitLog, schema
 from appliance.store.outbox import Outbox
 from tests.builders import on_disk, record_keyed_before_sync
@@ -451,11 +452,11 @@ def test_the_daemon_corrects_once_the_clock_is_synchronised(
     async def scenario() -> None:
         running = asyncio.create_task(daemon.run())
         await asyncio.sleep(2.5)
-        statuses.append(json.loads((tmp_path / "status.json").read_text()))
+        statuses.append(json.loads(status_path(config).read_text()))
         parts.visits.add_manual("Nguyễn Văn Khách", clock_synced=parts.watch.synced)
         kernel.synced = True  # NTP has set the clock
         await asyncio.sleep(2.5)
-        statuses.append(json.loads((tmp_path / "status.json").read_text()))
+        statuses.append(json.loads(status_path(config).read_text()))
         daemon.stop()
         assert await running == 0
 

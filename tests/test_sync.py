@@ -29,6 +29,7 @@ from appliance.clock import BootReading
 from appliance.config import load_config
 from appliance.core.doorway import Entry, EntryUpdate
 from appliance.errors import TlsError, Transient, Unauthorized
+from appliance.status import status_file_name
 from appliance.store import VisitLog
 from appliance.store.outbox import Outbox
 from appliance.sync import build_uploader
@@ -636,12 +637,13 @@ def test_the_daemon_uploads_its_backlog_heartbeats_and_receives_alerts(
          "--speed", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
+    status_in = config.parent / "data" / status_file_name(load_config(config).storage.database)
     try:
         deadline = time.monotonic() + 40
         status: dict[str, Any] = {}
         while time.monotonic() < deadline:
             try:
-                status = json.loads((config.parent / "data" / "status.json").read_text())
+                status = json.loads(status_in.read_text())
             except (OSError, ValueError):
                 status = {}
             sync = status.get("health", {}).get("sync", {})

@@ -204,3 +204,13 @@ def test_the_enrollment_unit_gives_up_exactly_where_provision_apply_says_it_cann
     codes = {int(c) for c in line.split("=", 1)[1].split()}
     assert codes == {EXIT_BAD_FILE, EXIT_REFUSED}
     assert EXIT_RETRY not in codes and 1 not in codes  # a local failure or a bug: tried again
+
+
+def test_the_daemon_unit_does_not_loop_on_a_visit_log_another_daemon_holds() -> None:
+    from appliance.errors import EXIT_BAD_FILE, EXIT_LOCKED, EXIT_RETRY
+
+    text = (REPO / "systemd" / "checkpoint.service").read_text(encoding="utf-8")
+    (line,) = [x for x in text.splitlines() if x.startswith("RestartPreventExitStatus=")]
+    assert {int(c) for c in line.split("=", 1)[1].split()} == {EXIT_LOCKED}
+    # A scanner that gave up (75, for the recovery helper) and a failure (1) are started again.
+    assert EXIT_LOCKED not in (EXIT_BAD_FILE, EXIT_RETRY, 1)

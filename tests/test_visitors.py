@@ -27,6 +27,7 @@ from appliance import inbox
 from appliance.daemon.applier import REQUESTS_PER_ROUND, InboxApplier
 from appliance.errors import UsageError, VisitorError
 from appliance.i18n import text
+from appliance.status import status_file_name
 from appliance.store import VisitLog
 from appliance.visitors import MAX_FIELD, MAX_NAME, Visitor, submit_visitor, validate
 from tests.builders import on_disk
@@ -635,7 +636,8 @@ def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_log_visitor_without_a_daemon_writes_at_once(cli, offline: Path, status: str) -> None:  # type: ignore[no-untyped-def]
     from appliance.status import write_status
 
-    status_file = offline.parent / "data" / "status.json"
+    data = offline.parent / "data"
+    status_file = data / status_file_name(data / "visits.db")
     if status == "stale":  # the daemon was killed: its last status says running, a minute ago
         write_status(status_file, {"state": "running", "updated_at": time.time() - 60})
     elif status == "stopped":
@@ -706,7 +708,8 @@ def wait_for(condition: Callable[[], Any], timeout: float) -> Any:
 
 def status_of(data: Path) -> dict[str, Any] | None:
     try:
-        return json.loads((data / "status.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+        path = data / status_file_name(data / "visits.db")
+        return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
     except (OSError, ValueError):
         return None
 
@@ -950,10 +953,15 @@ def test_log_visitor_on_a_full_card_says_so_in_one_line(full_card: Path, daemon_
     """Through the daemon's inbox (it runs) or straight into the visit log (it does not): one
     line, in Vietnamese, saying the card is full and the visitor was not recorded; exit 1; no
     request, not even half of one, left in the inbox."""
-    from appliance.status import write_status
+    from appliance.config import load_config
+    from appliance.status import owner_of, status_path, write_status
 
     run_dir = full_card.parent / "run"
-    write_status(run_dir / "status.json", {"state": daemon_state, "updated_at": time.time()})
+    with pytest.MonkeyPatch.context() as env:  # the path the command will compute
+        env.setenv("RUNTIME_DIRECTORY", str(run_dir))
+        config = load_config(full_card)
+        status = {"state": daemon_state, "updated_at": time.time(), **owner_of(config)}
+        write_status(status_path(config), status)
     result = run_checkpoint(
         ["log-visitor", "--name", NAME, "--phone", "0912 345 678", "--wait", "0",
          "--config", str(full_card)],

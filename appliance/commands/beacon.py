@@ -41,10 +41,10 @@ def run(args: argparse.Namespace) -> int:
         return content_at(key, when, section.format, ibeacon)
 
     from appliance.logs import logging_setup
-    from appliance.status import beacon_status_path, write_status
+    from appliance.status import beacon_status_path, owner_of, write_status
 
     logging_setup()
-    where = beacon_status_path(config)
+    where, owner = beacon_status_path(config), owner_of(config)  # whose beacon: readers check
     return CheckpointBeacon(
-        config.ble.adapter, content, on_state=lambda state: write_status(where, state)
+        config.ble.adapter, content, on_state=lambda state: write_status(where, {**state, **owner})
     ).run()

@@ -61,15 +61,24 @@ def run(args: argparse.Namespace) -> int:
     """A visitor recorded by hand: through the daemon when it runs (its only writer), else
     straight into the visit log. A full card, or an inbox this user may not write, is one line
     saying the visitor was not recorded (nothing half-written is left behind)."""
-    from appliance.status import read_status, status_path
+    from appliance.status import unit_status
+    from appliance.store.lock import lock_holder
     from appliance.visitors import validate
 
     config = config_of(args)
     lang = args.lang or config.checkpoint.language
     visitor = validate(args.name, args.org, args.phone, args.purpose, lang=lang)
-    status = read_status(status_path(config))
+    status = unit_status(config)
+    holder = lock_holder(config.storage.database)
+    # The kernel's lock says a daemon runs even when its status cannot be read; a status that
+    # says "running" is believed unless the kernel has let that daemon's lock go.
+    running = holder.held is True or (
+        status is not None
+        and bool(status.get("running"))
+        and not holder.released_by(status.get("pid"))
+    )
     try:
-        if status is not None and status.get("running"):
+        if running:
             return _through_the_daemon(config.storage.database, visitor, args.wait, lang)
         return _straight_in(config.storage.database, visitor, lang)
     except OSError as exc:

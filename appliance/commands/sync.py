@@ -25,7 +25,7 @@ def register(subparsers: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from appliance.status import read_status, status_path
+    from appliance.status import unit_status
     from appliance.store.outbox import Outbox
 
     config = config_of(args)
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             outbox.close()
     if not args.now:
-        status = read_status(status_path(config)) or {}
+        status = unit_status(config) or {}
         sync = status.get("health", {}).get("sync") if status.get("running") else None
         outbox = Outbox(config.storage.database)
         try:
@@ -74,7 +74,7 @@ def _sync_now(config: Any, as_json: bool) -> int:
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from appliance.status import read_status, status_path
+    from appliance.status import unit_status
     from appliance.store.outbox import Outbox
     from appliance.sync import build_uploader
 
@@ -99,7 +99,7 @@ def _sync_now(config: Any, as_json: bool) -> int:
             result = uploader.push(progress)
         # A running daemon heartbeats itself (with its real health); only report for it
         # when it is not running.
-        status = read_status(status_path(config)) or {}
+        status = unit_status(config) or {}
         alerts = [] if status.get("running") else uploader.heartbeat()
         backlog = uploader.outbox.backlog()
     finally:

@@ -12,7 +12,7 @@ from appliance.config import Config
 from appliance.errors import VisitorError
 from appliance.i18n import text
 from appliance.inbox import submit_mute
-from appliance.status import read_status, status_path
+from appliance.status import unit_status
 from appliance.visitors import Visitor, submit_visitor, validate
 
 FORM_FIELDS = (("f_name", True), ("f_org", False), ("f_phone", False), ("f_purpose", False))
@@ -60,7 +60,7 @@ def hand_over(config: Config, language: str, visitor: Visitor | None) -> str:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             return text("err_card_full", language)
         return text("form_failed", language).format(error=exc.strerror or exc)
-    running = (read_status(status_path(config)) or {}).get("running")
+    running = (unit_status(config) or {}).get("running")
     return text("form_saved" if running else "form_queued", language)
 
 

@@ -124,8 +124,12 @@ def _disk_full(store: dict[str, Any], lang: str) -> Text:
     return Text(text("fault_disk_full", lang).format(n=held), style="bold red")
 
 
-def _daemon_faults(status: dict[str, Any] | None, lang: str) -> list[Text]:
+def _daemon_faults(
+    status: dict[str, Any] | None, lang: str, problem: str | None = None
+) -> list[Text]:
     """What the daemon's health says is wrong, each with the action to take."""
+    if problem is not None:  # a status is there, but not one to show
+        return [Text(text(f"fault_status_{problem}", lang), style="bold white on red")]
     if status is None or not status.get("running"):
         return [Text(text("fault_daemon", lang), style="bold white on red")]
     lines: list[Text | None] = []
@@ -188,7 +192,8 @@ def _alerts(snap: Snapshot, lang: str, zone: ZoneInfo) -> list[Text]:
         else:
             message = text("alert_other", lang).format(kind=alert.get("kind"))
             others.append(Text(message, style="yellow"))
-    lines = exposures + _daemon_faults(snap.status, lang) + _console_faults(snap, lang) + others
+    daemon = _daemon_faults(snap.status, lang, snap.status_problem)
+    lines = exposures + daemon + _console_faults(snap, lang) + others
     if len(lines) > MAX_ALERT_LINES:
         hidden = len(lines) - (MAX_ALERT_LINES - 1)
         lines = lines[: MAX_ALERT_LINES - 1]
@@ -257,7 +262,8 @@ def render(snap: Snapshot, lang: str = "vi", width: int = 80, height: int = 25) 
         if (snap.status or {}).get("simulated"):
             state.append(f" ({text('simulated', lang)})", style="yellow")
     else:
-        state.append(f" {text('not_running', lang)} ", style="bold white on red")
+        stopped = "status_unknown" if snap.status_problem else "not_running"
+        state.append(f" {text(stopped, lang)} ", style="bold white on red")
     header.add_row(Text(f"{snap.agency} · {snap.door}", style="cyan"), state)
 
     app, no_app, manual = (snap.today.get(k, 0) for k in ("app", "no_app", "manual"))

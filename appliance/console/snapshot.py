@@ -48,3 +48,6 @@ class Snapshot:
     view_only: tuple[str, str] | None = None
     store_error: str | None = None
     notice: str | None = None  # what the console just did ("visitor recorded")
+    # Why ``status`` is None although a file is there: "unreadable" (this account may not read
+    # it) or "foreign" (another unit's): neither means the daemon is not running.
+    status_problem: str | None = None

@@ -15,7 +15,7 @@ from appliance.core.days import local_day_bounds
 from appliance.daemon.clocks import real_wall
 from appliance.errors import StoreError
 from appliance.inbox import rejected_requests, waiting_visitors, writer_problem
-from appliance.status import read_beacon_status, read_status, status_path
+from appliance.status import FOREIGN, UNREADABLE, read_beacon_status, read_unit_status
 from appliance.store import VisitLog
 
 ALERTS_SHOWN = 5
@@ -40,12 +40,14 @@ def read_snapshot(config: Config, visits: VisitLog | None, now: float) -> Snapsh
         except Exception as exc:  # the daemon may be migrating, or the file was replaced
             store_error = str(exc)
     database = config.storage.database
+    # Only this unit's status is shown; an unreadable or another unit's file is said as such.
+    reading = read_unit_status(config, now)
     return Snapshot(
         now,
         config.checkpoint.timezone,
         config.checkpoint.agency,
         config.checkpoint.door or config.checkpoint.id,
-        read_status(status_path(config), now),
+        reading.status,
         today=today,
         feed=feed,
         alerts=alerts,
@@ -54,6 +56,7 @@ def read_snapshot(config: Config, visits: VisitLog | None, now: float) -> Snapsh
         rejected=rejected_requests(database),
         view_only=writer_problem(database),
         store_error=store_error,
+        status_problem=reading.problem if reading.problem in (UNREADABLE, FOREIGN) else None,
     )
 
 

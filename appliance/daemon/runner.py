@@ -108,10 +108,17 @@ class Daemon:
 
 def run_daemon(config: Config, *, simulate: bool = False, speed: float = 1.0) -> int:
     from appliance.logs import logging_setup
+    from appliance.store.lock import take_lock
 
     logging_setup()
+    # Before anything touches the visit log: a second daemon on it would close the first's
+    # open stays and record its own lobby into it. Held until this process ends.
+    lock = take_lock(config.storage.database)
 
     async def main() -> int:
         return await Daemon.from_config(config, simulate=simulate, speed=speed).run()
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    finally:
+        lock.release()

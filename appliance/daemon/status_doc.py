@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from appliance import __version__
 from appliance.core.days import local_day_bounds
 from appliance.daemon.clocks import real_wall
-from appliance.status import write_status
+from appliance.status import database_of, write_status
 from appliance.store.writer import MAX_PENDING
 
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ def document(parts: Parts, state: str) -> dict[str, Any]:
             "agency": config.checkpoint.agency,
             "door": config.checkpoint.door,
         },
-        "database": str(Path(config.storage.database)),
+        "database": database_of(config),  # whose status it is: readers check (§status)
         "simulated": parts.simulated,
         "health": health(parts),
         "counters": parts.pipeline.counters.as_json(),

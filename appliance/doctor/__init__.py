@@ -26,6 +26,7 @@ from appliance.doctor.files import (
     visit_log_check,
 )
 from appliance.doctor.gpio import gpio_checks
+from appliance.doctor.holder import daemon_check
 from appliance.doctor.network import bluetooth_checks, sync_checks
 
 __all__ = ["Account", "Check", "collect_checks", "daemon_account", "gpio_checks", "run_doctor"]
@@ -43,6 +44,7 @@ def collect_checks(
         visit_log_check(config, account),
         disk_check(config),
         clock_check(),
+        daemon_check(config),
     ]
     checks += gpio_checks(config, account, dev_dir, sys_dir)
     checks += sync_checks(config, account)
