@@ -51,8 +51,8 @@ def key(
 ) -> Any:
     """Declare one configuration key; ``beside`` names a file whose default is beside the
     configuration file (``default`` is that file beside the default configuration)."""
-    meta = {"why": why, "choices": choices, "low": low, "high": high, "path": path}
-    meta["beside"] = beside
+    meta = {"why": why, "choices": choices, "low": low, "high": high, "path": path,
+            "beside": beside}  # fmt: skip
     return field(default=default, metadata=meta)
 
 
