@@ -1,15 +1,15 @@
 """Configuration: a TOML file (docs/architecture.md §configuration) turned into frozen dataclasses.
 
 Every key is declared once here with its default, its allowed values and why it exists; an
-unknown or bad key gives one ``ConfigError`` that names it. Relative paths are taken from the
-configuration file's directory. A missing default file (``/etc/checkpoint/checkpoint.toml``)
-means defaults, so that laptop commands such as ``decode`` work anywhere; a missing file named
-explicitly is an error.
+unknown or bad key, or a path no file can have (a NUL, a control character, too long), gives one
+``ConfigError`` that names it. Relative paths are taken from the configuration file's directory,
+and so are the secrets' default files (beside it). A missing default file
+(``/etc/checkpoint/checkpoint.toml``) means defaults, so that laptop commands such as ``decode``
+work anywhere; a missing file named explicitly is an error.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import tomllib
 import types
@@ -21,8 +21,16 @@ from typing import Any
 
 from appliance.core.days import DEFAULT_TIMEZONE
 from appliance.core.quiet_hours import parse_quiet_hours
-from appliance.core.tokens import SECRET_LENGTH
+from appliance.core.settings import (
+    control_character,
+    kind_name,
+    path_problem,
+    rerooted,
+    shown,
+    typed,
+)
 from appliance.errors import ConfigError
+from appliance.keyfile import read_province_key
 
 TOKEN_FILE_NAME = "sync.token"  # the unit's bearer token, beside the configuration
 CA_FILE_NAME = "province-ca.pem"  # the pinned province CA, beside the configuration
@@ -39,9 +47,12 @@ def key(
     low: float | None = None,
     high: float | None = None,
     path: bool = False,
+    beside: str | None = None,
 ) -> Any:
-    """Declare one configuration key."""
-    meta = {"why": why, "choices": choices, "low": low, "high": high, "path": path}
+    """Declare one configuration key; ``beside`` names a file whose default is beside the
+    configuration file (``default`` is that file beside the default configuration)."""
+    meta = {"why": why, "choices": choices, "low": low, "high": high, "path": path,
+            "beside": beside}  # fmt: skip
     return field(default=default, metadata=meta)
 
 
@@ -71,9 +82,11 @@ class StorageSection:
 @dataclass(frozen=True, slots=True)
 class PrivacySection:
     key_file: Path = key(
-        Path("/etc/checkpoint/province.key"),
-        "32 random bytes shared with the collector for visit tokens",
+        DEFAULT_CONFIG_PATH.parent / "province.key",
+        "32 random bytes shared with the collector for visit tokens (default: province.key"
+        " beside this file)",
         path=True,
+        beside="province.key",
     )
 
 
@@ -98,9 +111,11 @@ class BleSection:
 @dataclass(frozen=True, slots=True)
 class BeaconSection:
     key_file: Path = key(
-        Path("/etc/checkpoint/beacon.key"),
-        "the checkpoint's own Bluezone base key, made at enrollment",
+        DEFAULT_CONFIG_PATH.parent / "beacon.key",
+        "the checkpoint's own Bluezone base key, made at enrollment (default: beacon.key beside"
+        " this file)",
         path=True,
+        beside="beacon.key",
     )
     format: str = key(
         "bluezone", "Bluezone's Android format, or a plain iBeacon", choices=("bluezone", "ibeacon")
@@ -218,17 +233,9 @@ SECTIONS: dict[str, type[Any]] = {
 }
 
 
-def _describe_type(kind: Any) -> str:
-    return {
-        str: "a string",
-        int: "an integer",
-        float: "a number",
-        bool: "true or false",
-        Path: "a path (string)",
-    }.get(kind, str(kind))
-
-
-def _convert(section: str, name: str, kind: Any, meta: Any, value: Any, base: Path) -> Any:
+def _convert(
+    section: str, name: str, kind: Any, meta: Any, value: Any, base: Path, root: Path | None
+) -> Any:
     where = f"[{section}] {name}"
     optional = False
     if typing.get_origin(kind) in (typing.Union, types.UnionType):
@@ -236,31 +243,35 @@ def _convert(section: str, name: str, kind: Any, meta: Any, value: Any, base: Pa
         optional, kind = True, args[0]
     if value is None and optional:
         return None
-    if kind is bool:
-        ok = isinstance(value, bool)
-    elif kind is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif kind is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    else:  # str and Path
-        ok = isinstance(value, str)
+    ok, value = typed(kind, value)
     if not ok:
-        raise ConfigError(f"{where} must be {_describe_type(kind)}, got {value!r}")
+        raise ConfigError(f"{where} must be {kind_name(kind)}, got {shown(value)}")
     if meta["choices"] and value not in meta["choices"]:
         allowed = ", ".join(map(str, meta["choices"]))
-        raise ConfigError(f"{where} must be one of {allowed}, got {value!r}")
+        raise ConfigError(f"{where} must be one of {allowed}, got {shown(value)}")
     if meta["low"] is not None and value < meta["low"]:
         raise ConfigError(f"{where} must be at least {meta['low']}, got {value!r}")
     if meta["high"] is not None and value > meta["high"]:
         raise ConfigError(f"{where} must be at most {meta['high']}, got {value!r}")
     if kind is Path:
-        path = Path(value).expanduser()
-        return path if path.is_absolute() else base / path
+        problem = path_problem(value)
+        if problem:
+            raise ConfigError(f"{where} {problem}")
+        return _placed(Path(value).expanduser(), base, root)
+    if kind is str and control_character(value):
+        raise ConfigError(f"{where} holds a control character, {control_character(value)}")
     return value
 
 
-def _build_section(name: str, cls: type[Any], table: Any, base: Path) -> Any:
+def _placed(path: Path, base: Path, root: Path | None) -> Path:
+    """A relative path is the configuration's directory's; an absolute one is the unit's, found
+    under ``root`` when its file system is mounted there."""
+    if not path.is_absolute():
+        return base / path
+    return rerooted(root, path) if root is not None else path
+
+
+def _build_section(name: str, cls: type[Any], table: Any, base: Path, root: Path | None) -> Any:
     if not isinstance(table, dict):
         raise ConfigError(f"[{name}] must be a table")
     hints = typing.get_type_hints(cls)
@@ -269,18 +280,31 @@ def _build_section(name: str, cls: type[Any], table: Any, base: Path) -> Any:
     for item, value in table.items():
         if item not in known:
             raise ConfigError(f"unknown key [{name}] {item}; known keys: {', '.join(known)}")
-        values[item] = _convert(name, item, hints[item], known[item].metadata, value, base)
+        values[item] = _convert(name, item, hints[item], known[item].metadata, value, base, root)
+    for item, f in known.items():  # defaults that are paths: beside this file, or under root
+        if item in values or not isinstance(f.default, Path):
+            continue
+        beside = f.metadata["beside"]
+        values[item] = base / beside if beside else _placed(f.default, base, root)
     return cls(**values)
 
 
-def parse_config(data: dict[str, Any], base: Path, path: Path | None = None) -> Config:
-    """Build a Config from parsed TOML; ``base`` resolves relative paths."""
-    sections: dict[str, Any] = {}
-    for name, table in data.items():
-        cls = SECTIONS.get(name)
-        if cls is None:
+OPTIONAL_SECTIONS = ("beacon", "sync")  # absent: no beacon, no sync
+
+
+def parse_config(
+    data: dict[str, Any], base: Path, path: Path | None = None, *, root: Path | None = None
+) -> Config:
+    """Build a Config from parsed TOML; ``base`` resolves relative paths, and ``root`` is where
+    the unit's ``/`` is (absolute paths are found under it), if not at ``/``."""
+    for name in data:
+        if name not in SECTIONS:
             raise ConfigError(f"unknown section [{name}]; known: {', '.join(SECTIONS)}")
-        sections[name] = _build_section(name, cls, table, base)
+    sections = {
+        name: _build_section(name, cls, data.get(name, {}), base, root)
+        for name, cls in SECTIONS.items()
+        if name in data or name not in OPTIONAL_SECTIONS
+    }
     config = Config(**sections, path=path)
     try:
         parse_quiet_hours(config.gpio.quiet_hours)
@@ -297,34 +321,43 @@ def parse_config(data: dict[str, Any], base: Path, path: Path | None = None) -> 
     return config
 
 
-def config_path(explicit: str | os.PathLike[str] | None) -> tuple[Path, bool]:
-    """The file to read and whether the person asked for it explicitly."""
+def config_path(
+    explicit: str | os.PathLike[str] | None, root: Path | None = None
+) -> tuple[Path, bool]:
+    """The file to read and whether the person asked for it explicitly; the default one is
+    the unit's under ``root``, when given."""
     if explicit:
         return Path(explicit), True
     env = os.environ.get(CONFIG_ENV)
     if env:
         return Path(env), True
-    return DEFAULT_CONFIG_PATH, False
+    return (rerooted(root, DEFAULT_CONFIG_PATH) if root else DEFAULT_CONFIG_PATH), False
 
 
-def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
-    """Read the configuration (see module docstring for which file)."""
-    path, required = config_path(explicit)
+def load_config(
+    explicit: str | os.PathLike[str] | None = None, *, root: Path | None = None
+) -> Config:
+    """Read the configuration (see module docstring for which file); ``root`` as for
+    ``parse_config``."""
+    path, required = config_path(explicit, root)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         if required:
             raise ConfigError(f"configuration file not found: {path}") from None
-        return Config()
-    except OSError as exc:
-        raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
+        return Config() if root is None else parse_config({}, path.parent, root=root)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in $CHECKPOINT_CONFIG or --config
+        reason = exc.strerror if isinstance(exc, OSError) else "not a path"
+        raise ConfigError(f"cannot read configuration {path}: {reason}") from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    return parse_config(data, path.resolve().parent, path)
+    except RecursionError:  # tomllib recurses once per level of nested arrays or tables
+        raise ConfigError(f"{path}: the file is nested too deeply to be a configuration") from None
+    return parse_config(data, path.resolve().parent, path, root=root)
 
 
 def with_section(config: Config, **sections: Any) -> Config:
@@ -343,33 +376,6 @@ def documented_keys() -> list[tuple[str, str, Any, str]]:
 
 
 def load_secret(config: Config, *, create: bool = False) -> bytes:
-    """The province secret for visit tokens; ``create`` makes one (simulation only)."""
-    path = config.privacy.key_file
-    try:
-        secret = path.read_bytes()
-    except FileNotFoundError:
-        if not create:
-            raise ConfigError(
-                f"province key not found: {path}",
-                advice="enroll the unit (`checkpoint enroll`) or install the key the collector "
-                "issued",
-            ) from None
-        secret = _create_key(path)
-    except OSError as exc:
-        raise ConfigError(f"cannot read province key {path}: {exc.strerror}") from None
-    if len(secret) < SECRET_LENGTH:
-        raise ConfigError(f"province key {path} is {len(secret)} bytes; it must be 32")
-    return secret
-
-
-def _create_key(path: Path) -> bytes:
-    secret = os.urandom(SECRET_LENGTH)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(secret)
-    except OSError as exc:
-        raise ConfigError(f"cannot create simulation key {path}: {exc.strerror}") from None
-    logging.getLogger("checkpoint").warning("created a new simulation key at %s", path)
-    return secret
+    """The province secret for visit tokens, exactly 32 bytes; ``create`` makes one
+    (simulation only)."""
+    return read_province_key(config.privacy.key_file, create=create)

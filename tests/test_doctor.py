@@ -156,7 +156,13 @@ def test_the_beacon_key_is_a_secret_too_and_must_exist_when_there_is_a_beacon(
     missing = checks_of(config)["beacon key"]
     assert missing.status == "FAIL" and "--new-key" in str(missing.advice)
     key = tmp_path / "etc" / "beacon.key"
-    key.write_text('{"base_key": "00", "base_day": "2026-11-28"}')
+    key.write_text('{"base_key": "' + "00" * 33 + '", "base_day": "2026-11-28"}')
+    key.chmod(0o600)
+    long = checks_of(config)["beacon key"]  # a base key is 32 bytes: it was passed as present
+    assert (
+        long.status == "FAIL" and "holds a 33-byte base key; it must be exactly 32" in long.line()
+    )
+    key.write_text('{"base_key": "' + "00" * 32 + '", "base_day": "2026-11-28"}')
     key.chmod(0o644)
     loose = checks_of(config)["beacon key"]
     assert loose.status == "FAIL" and loose.advice == f"chmod 600 {key}"

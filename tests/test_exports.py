@@ -13,6 +13,7 @@ import io
 import json
 import os
 import sqlite3
+import stat
 import subprocess
 import sys
 import unicodedata
@@ -475,6 +476,74 @@ def test_an_output_that_cannot_be_written_is_one_line(
         assert result.err.count("\n") == 1 and result.err.startswith("checkpoint: -o ")
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no F.part anywhere
     assert not (tmp_path.parent / f"{tmp_path.name}.part").exists()
+
+
+# -- the file itself: private, made new, never through a link -------------------------------------
+
+
+def read_back(path: Path, fmt: str) -> list[Any]:
+    """The export's first row (CSV, workbook) or object (JSON lines), as read by its reader."""
+    if fmt == "csv":
+        return read_csv_file(path)[0]
+    if fmt == "json":
+        return [json.loads(path.read_text(encoding="utf-8").splitlines()[0])["entry"]]
+    sheet = openpyxl.load_workbook(path, read_only=True).worksheets[0]
+    return [cell.value for cell in next(sheet.iter_rows(max_row=1))]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "xlsx"])
+def test_an_export_of_names_and_phones_is_made_0640_whatever_the_umask(
+    fmt: str, export: Callable[..., Result], tmp_path: Path
+) -> None:
+    """A plain open() made it 0644 under the usual umask 022: readable by every user."""
+    out = tmp_path / f"entries.{fmt}"
+    umask = os.umask(0o022)
+    try:
+        result = export("--format", fmt, "-o", str(out))
+    finally:
+        os.umask(umask)
+    assert result.code == 0, result.err
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640
+    assert read_back(out, fmt)  # a whole file, renamed into place
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "xlsx"])
+def test_a_link_planted_at_the_partial_name_is_replaced_never_written_through(
+    fmt: str, export: Callable[..., Result], tmp_path: Path
+) -> None:
+    """In a folder others can write, F.part linked to a file of the exporting user's (or of
+    root's) would have been overwritten with the export, or a file created where it points."""
+    victim = tmp_path / "victim.conf"
+    victim.write_text("the victim's own content\n")
+    victim.chmod(0o600)
+    nowhere = tmp_path / "made-through-a-link"
+    for target, link in ((victim, "entries"), (nowhere, "dangling")):
+        out = tmp_path / f"{link}.{fmt}"
+        Path(f"{out}.part").symlink_to(target)
+        result = export("--format", fmt, "-o", str(out))
+        assert result.code == 0, result.err
+        assert not Path(f"{out}.part").is_symlink() and not Path(f"{out}.part").exists()
+        assert not out.is_symlink() and stat.S_IMODE(out.stat().st_mode) == 0o640
+        assert read_back(out, fmt)
+    assert victim.read_text() == "the victim's own content\n"
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o600
+    assert not nowhere.exists()
+
+
+def test_a_partial_file_left_by_an_interrupted_export_is_replaced(
+    export: Callable[..., Result], tmp_path: Path
+) -> None:
+    out = tmp_path / "entries.csv"
+    Path(f"{out}.part").write_text("half an export, world-readable")
+    Path(f"{out}.part").chmod(0o666)
+    assert export("-o", str(out)).code == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640 and read_back(out, "csv") == HEADERS_VI
+    Path(f"{out}.part").mkdir()  # a name it cannot take: one line, nothing written
+    Path(f"{out}.part", "inside").write_text("kept")
+    result = export("-o", str(tmp_path / "entries.csv"))
+    assert result.code == 1 and result.err.count("\n") == 1
+    assert result.err.startswith(f"checkpoint: export failed: cannot replace {out}.part: ")
 
 
 def test_an_empty_period_writes_only_the_header(

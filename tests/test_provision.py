@@ -6,6 +6,7 @@ file per unit, and `checkpoint provision apply` enrolls a unit with one, in a te
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -14,7 +15,7 @@ import pwd
 import shutil
 import stat
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ from tests.collector_harness import (  # noqa: F401
     postgres_server,
     tls,
 )
-from tests.conftest import Result, run_checkpoint
+from tests.conftest import REPO, Result, run_checkpoint
 
 BOM = "\ufeff"
 STTTT = "Sở Thông tin và Truyền thông"
@@ -78,8 +79,10 @@ def codes_made(server: Collector) -> int:
 
 
 def device_config(tmp_path: Path) -> Path:
-    config = tmp_path / "etc-checkpoint" / "checkpoint.toml"
-    config.parent.mkdir(parents=True)
+    """The configuration on the card whose root ``boot_partition`` makes (apply writes nothing
+    outside that root)."""
+    config = tmp_path / "card" / "etc" / "checkpoint" / "checkpoint.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(
         '[checkpoint]\nagency = "(not enrolled)"\n[storage]\ndatabase = "visits.db"\n'
         '[privacy]\nkey_file = "province.key"\n[ble]\nsource = "none"\n[gpio]\nenabled = false\n',
@@ -91,7 +94,7 @@ def device_config(tmp_path: Path) -> Path:
 def boot_partition(tmp_path: Path, bundle_file: Path) -> Path:
     """A card's root with the bundle on its boot partition, where Raspberry Pi OS 12 has it."""
     root = tmp_path / "card"
-    (root / "etc").mkdir(parents=True)
+    (root / "etc").mkdir(parents=True, exist_ok=True)
     (root / "etc" / "hosts").write_text("127.0.0.1\tlocalhost\n127.0.1.1\traspberrypi\n")
     (root / "boot" / "firmware").mkdir(parents=True)
     shutil.copy(bundle_file, root / "boot" / "firmware" / "checkpoint-provision.toml")
@@ -297,11 +300,10 @@ def test_apply_enrolls_the_unit_names_it_hands_over_the_secrets_and_deletes_the_
 
     # The same file on another card (a copy kept somewhere): the code is spent, for good. It
     # is kept, since deleting it would hide that this card has not been enrolled by it.
-    other = tmp_path / "other-card"
-    other.mkdir()
-    config = device_config(other)
-    shutil.copy(made, provision_file)
-    used = apply(root, config, str(provision_file))
+    other = tmp_path / "other"
+    other_root, config = boot_partition(other, made), device_config(other)
+    provision_file = other_root / "boot" / "firmware" / "checkpoint-provision.toml"
+    used = apply(other_root, config, str(provision_file))
     assert used.code == 77
     assert len(used.err.strip().splitlines()) == 1
     assert "already used" in used.err and "checkpoint provision bundle --force" in used.err
@@ -405,6 +407,192 @@ def test_reprovisioning_an_enrolled_checkpoint_id_says_to_ask_for_a_reenrollment
     rows = list(csv.DictReader(io.StringIO((out / "manifest.csv").read_text("utf-8-sig"))))
     assert rows[0]["status"].startswith("failed: checkpoint TQ-STTTT-01 is already enrolled")
     assert rows[0]["file"] == ""
+
+
+HOST_ETC = Path("/etc/checkpoint")
+HOST_FILES = (
+    *(HOST_ETC / name for name in ("checkpoint.toml", "province.key", "province.key.old",
+                                   "beacon.key", "sync.token", "province-ca.pem")),
+    Path("/etc/hostname"),
+    Path("/etc/hosts"),
+)  # fmt: skip
+TEMPLATE = REPO / "provisioning" / "checkpoint.toml"  # what the installer puts on a card
+
+
+def host_state() -> dict[Path, tuple[int, int, int] | None]:
+    """What the machine running the test has at the paths a card's template names."""
+    state: dict[Path, tuple[int, int, int] | None] = {}
+    for path in HOST_FILES:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            state[path] = None
+        else:
+            state[path] = (st.st_ino, st.st_mtime_ns, st.st_size)
+    return state
+
+
+@contextlib.contextmanager
+def host_untouched() -> Iterator[None]:
+    """Assert that the host's own /etc/checkpoint and names are as they were; the code before the
+    fix wrote there (as root, really), so whatever it made is removed again."""
+    had_dir, before = HOST_ETC.exists(), host_state()
+    try:
+        yield
+        assert host_state() == before
+    finally:
+        for path, was in before.items():
+            if was is None and path.parent == HOST_ETC:
+                path.unlink(missing_ok=True)
+        if not had_dir and HOST_ETC.is_dir() and not any(HOST_ETC.iterdir()):
+            HOST_ETC.rmdir()
+
+
+def card_with_template(tmp_path: Path, bundle_file: Path) -> tuple[Path, Path]:
+    """A card as the installer leaves it: the template's absolute /etc/checkpoint paths."""
+    root = boot_partition(tmp_path, bundle_file)
+    config = root / "etc" / "checkpoint" / "checkpoint.toml"
+    config.parent.mkdir(parents=True)
+    shutil.copy(TEMPLATE, config)
+    return root, config
+
+
+def apply_default_config(root: Path, *extra: str) -> Result:
+    """`provision apply --root DIR` with no --config: the card's own configuration; run from
+    beside the card, so that a path taken from the working directory would show too."""
+    done = run_checkpoint(
+        ["provision", "apply", "--root", str(root), *extra],
+        env={"CHECKPOINT_CONFIG": ""},
+        cwd=root.parent,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def files_outside(machine: Path, root: Path) -> dict[str, int]:
+    """Everything in ``machine`` (the card's surroundings) but the card at ``root``."""
+    return {
+        str(p.relative_to(machine)): p.lstat().st_mtime_ns
+        for p in machine.rglob("*")
+        if root not in (p, *p.parents)
+    }
+
+
+def test_apply_with_a_root_writes_everything_under_it_even_the_templates_absolute_keys(
+    cli: Run, collector: Collector, tls: Tls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The template names /etc/checkpoint/province.key and beacon.key: with --root they are the
+    card's, not the host's (they were written to the host's /etc/checkpoint)."""
+    monkeypatch.setenv("CHECKPOINT_ADMIN_TOKEN", collector.role_token("admin"))
+    out = tmp_path / "bundles"
+    assert bundle(cli, collector, tls, three_units(tmp_path), out).code == 0
+    machine = tmp_path / "machine"
+    root, config = card_with_template(machine, out / "tq-stttt-01" / "checkpoint-provision.toml")
+    (machine / "etc" / "checkpoint").mkdir(parents=True)  # where a path taken from "." would go
+    outside = files_outside(machine, root)
+    with host_untouched():
+        result = apply_default_config(root)
+        assert result.code == 0, result.err
+    assert files_outside(machine, root) == outside
+    etc = root / "etc" / "checkpoint"
+    for name in ("sync.token", "province-ca.pem", "province.key", "beacon.key"):
+        assert mode_of(etc / name) == 0o600, name
+    assert (etc / "province.key").read_bytes() == collector.province_key
+    assert (root / "etc" / "hostname").read_text() == "tq-stttt-01\n"
+    data = tomllib.loads(config.read_text(encoding="utf-8"))
+    # The configuration names what the unit will see once it boots from the card.
+    assert data["privacy"]["key_file"] == "/etc/checkpoint/province.key"
+    assert data["sync"]["token_file"] == "sync.token"
+    assert data["sync"]["ca_file"] == "province-ca.pem"
+
+
+def test_apply_refuses_paths_that_lead_out_of_the_root_before_writing_anything(
+    cli: Run, collector: Collector, tls: Tls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHECKPOINT_ADMIN_TOKEN", collector.role_token("admin"))
+    out = tmp_path / "bundles"
+    assert bundle(cli, collector, tls, three_units(tmp_path), out).code == 0
+    made = out / "tq-stttt-01" / "checkpoint-provision.toml"
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    cases = {
+        "dots": ('key_file = "/etc/checkpoint/province.key"', 'key_file = "/../../../../x.key"'),
+        "relative": ('key_file = "/etc/checkpoint/beacon.key"', 'key_file = "../../../../b.key"'),
+        "link": ('key_file = "/etc/checkpoint/province.key"', 'key_file = "/etc/keys/p.key"'),
+    }
+    for number, (case, (old, new)) in enumerate(cases.items()):
+        root, config = card_with_template(tmp_path / case, made)
+        config.write_text(config.read_text().replace(old, new))
+        (root / "etc" / "keys").symlink_to(victim)  # an absolute link, as images have
+        outside = files_outside(tmp_path / case, root)
+        with host_untouched():
+            result = apply_default_config(root)
+        assert result.code == 2, (case, result.err)
+        assert len(result.err.strip().splitlines()) == 1 and "leads outside --root" in result.err
+        assert files_outside(tmp_path / case, root) == outside, case
+        assert not any(victim.iterdir()), case
+        assert not (root / "etc" / "hostname").exists(), case  # refused before the first write
+        assert (root / "boot" / "firmware" / "checkpoint-provision.toml").exists()
+        assert codes_used(collector) == 0, number
+
+
+def test_an_explicit_configuration_outside_the_root_is_refused(
+    cli: Run, collector: Collector, tls: Tls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHECKPOINT_ADMIN_TOKEN", collector.role_token("admin"))
+    out = tmp_path / "bundles"
+    assert bundle(cli, collector, tls, three_units(tmp_path), out).code == 0
+    root = boot_partition(tmp_path, out / "tq-stttt-01" / "checkpoint-provision.toml")
+    config = device_config(tmp_path / "elsewhere")
+    result = apply(root, config)
+    assert result.code == 2 and "leads outside --root" in result.err, result.err
+    assert sorted(p.name for p in config.parent.iterdir()) == ["checkpoint.toml"]
+
+
+def codes_used(server: Collector) -> int:
+    return int(str(server.query("SELECT count(*) FROM checkpoints")[0][0]))
+
+
+# -- enroll: beside the configuration, and a key it cannot use refused before the code is spent
+
+
+def enroll_unit(server: Collector, tls: Tls, config: Path, code: str) -> Result:
+    done = run_checkpoint(
+        ["enroll", "--server", server.url, "--code", code, "--ca", str(tls.ca_file),
+         "--config", str(config)],
+    )  # fmt: skip
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def test_enroll_without_a_key_file_setting_writes_the_province_key_beside_the_configuration(
+    collector: Collector, tls: Tls, tmp_path: Path
+) -> None:
+    """The README says so; it went to /etc/checkpoint/province.key whatever the configuration."""
+    config = tmp_path / "unit" / "checkpoint.toml"
+    config.parent.mkdir()
+    config.write_text('[storage]\ndatabase = "visits.db"\n[ble]\nsource = "none"\n')
+    with host_untouched():
+        result = enroll_unit(collector, tls, config, collector.code())
+        assert result.code == 0, result.err
+    assert (config.parent / "province.key").read_bytes() == collector.province_key
+    assert mode_of(config.parent / "province.key") == 0o600
+    assert f"province key: {config.parent / 'province.key'}" in result.out
+
+
+def test_enroll_refuses_a_province_key_with_a_newline_before_spending_the_code(
+    collector: Collector, tls: Tls, tmp_path: Path
+) -> None:
+    config = device_config(tmp_path)
+    key = config.parent / "province.key"
+    key.write_bytes(collector.province_key + b"\n")
+    code = collector.code()
+    refused = enroll_unit(collector, tls, config, code)
+    assert refused.code == 2 and "Traceback" not in refused.err
+    assert len(refused.err.strip().splitlines()) == 1
+    assert f"province key {key} is 33 bytes; it must be exactly 32" in refused.err
+    assert codes_used(collector) == 0 and not (config.parent / "sync.token").exists()
+    key.unlink()  # the code was not spent: the same one enrolls once the key is fixed
+    assert enroll_unit(collector, tls, config, code).code == 0
+    assert key.read_bytes() == collector.province_key
 
 
 def test_a_bad_or_missing_provision_file_is_exit_2_and_kept(tmp_path: Path) -> None:

@@ -52,7 +52,9 @@ def test_token_maker_matches_token_across_midnight() -> None:
 
 
 def test_short_secret_and_naive_time_are_refused() -> None:
-    with pytest.raises(ValueError, match="at least 32 bytes"):
+    with pytest.raises(ValueError, match="exactly 32 bytes"):
         day_key(bytes(16), date(2020, 8, 20))
+    with pytest.raises(ValueError, match="exactly 32 bytes"):  # the key and a newline
+        day_key(bytes(32) + b"\n", date(2020, 8, 20))
     with pytest.raises(ValueError, match="timezone-aware"):
         token(SECRET, "bluezone", RAW_ID, datetime(2020, 8, 20))

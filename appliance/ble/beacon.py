@@ -69,10 +69,16 @@ def load_beacon_key(path: Path) -> BeaconKey:
             f"beacon key not found: {path}",
             advice="it is made at enrollment; `checkpoint beacon --new-key` makes one by hand",
         ) from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"beacon key {path} is unreadable: {exc}") from None
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        # RecursionError: json recurses once per level of nesting (a file of 100,000 "[").
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise ConfigError(f"beacon key {path} is unreadable: {reason}") from None
     if len(key.base_key) != bluezone_keys.KEY_LENGTH:
-        raise ConfigError(f"beacon key {path} must hold a 32-byte base key")
+        raise ConfigError(
+            f"beacon key {path} holds a {len(key.base_key)}-byte base key; it must be exactly"
+            f" {bluezone_keys.KEY_LENGTH}",
+            advice="move it aside and make one with `checkpoint beacon --new-key`",
+        )
     return key
 
 

@@ -72,7 +72,11 @@ def register(subparsers: Subparsers) -> None:
         " /boot/checkpoint-provision.toml",
     )
     q.add_argument(
-        "--root", default="/", metavar="DIR", help="where /etc and /boot are (default /)"
+        "--root",
+        default="/",
+        metavar="DIR",
+        help="where the card's / is (default /): its /etc, /boot and configuration; nothing is"
+        " written outside it",
     )
     q.add_argument(
         "--owner",
@@ -152,15 +156,16 @@ def run_apply(args: argparse.Namespace) -> int:
     from appliance.config import config_path, load_config
     from appliance.provision.apply import apply_provision_file, find_provision_file
 
-    root = Path(args.root)
+    root = Path(args.root).absolute()
     if not root.is_dir():
         raise UsageError(f"--root {root}: not a directory")
     path = Path(args.file) if args.file else find_provision_file(root)
-    config_file, _explicit = config_path(args.config)
+    # The unit's configuration, and its paths, are the card's: under --root.
+    config_file, _explicit = config_path(args.config, root)
     applied = apply_provision_file(
         path,
         config_file=config_file,
-        config=load_config(args.config),
+        config=load_config(args.config, root=root),
         root=root,
         owner=args.owner,
     )

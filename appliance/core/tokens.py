@@ -15,15 +15,16 @@ import hashlib
 import hmac
 from datetime import UTC, date, datetime
 
-SECRET_LENGTH = 32  # the province secret: random bytes shared with the collector (at least)
+SECRET_LENGTH = 32  # the province secret: exactly this many random bytes, shared with the collector
 TOKEN_BYTES = 16
 DAY_KEY_PREFIX = b"checkpoint-day:"
 
 
 def day_key(secret: bytes, day: date) -> bytes:
     """The key of one UTC day."""
-    if len(secret) < SECRET_LENGTH:
-        raise ValueError(f"the province secret must be at least {SECRET_LENGTH} bytes")
+    if len(secret) != SECRET_LENGTH:
+        # A longer one would make other tokens than the collector's copy, never matching.
+        raise ValueError(f"the province secret must be exactly {SECRET_LENGTH} bytes")
     return hmac.new(secret, DAY_KEY_PREFIX + day.isoformat().encode(), hashlib.sha256).digest()
 
 

@@ -71,7 +71,14 @@ def beacon_key_check(config: Config, account: Account) -> Check | None:
             f"{path} does not exist: the door's beacon cannot advertise",
             "enroll the unit (`checkpoint provision apply`), or `checkpoint beacon --new-key`",
         )
-    return secret_mode_check("beacon key", path, account, "present")
+    from appliance.ble.beacon import load_beacon_key
+
+    try:
+        load_beacon_key(path)  # a base key of the wrong length would advertise nothing valid
+    except CheckpointError as exc:
+        fallback = f"make it readable by {account.name}, or run the doctor as root"
+        return failed("beacon key", exc, fallback)
+    return secret_mode_check("beacon key", path, account, "a 32-byte base key")
 
 
 def config_file_check(config: Config, account: Account) -> Check:

@@ -1,5 +1,9 @@
 """Where an export goes: a file that appears only when complete (written as ``F.part``, then
-renamed), or stdout; never a half file left behind, and a failure told in one line."""
+renamed), or stdout; never a half file left behind, and a failure told in one line.
+
+An export holds visitors' names and phone numbers, so ``F.part`` is made new by this process,
+mode 0640, and never opened through a link: a link planted at ``F.part`` (the folder may be
+shared) is replaced, not written through."""
 
 from __future__ import annotations
 
@@ -20,6 +24,10 @@ from appliance.exports.xlsx import write_xlsx
 
 STDOUT = "-"
 FORMATS = ("csv", "json", "xlsx")
+# The maker and their group: on a unit that is the visit log's group, which may read the same
+# names in the database already; never other users. (A umask can only take more away.)
+EXPORT_MODE = 0o640
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def check_target(fmt: str, target: str) -> None:
@@ -36,15 +44,31 @@ def check_target(fmt: str, target: str) -> None:
         raise UsageError(f"-o {target}: cannot write in {folder}")
 
 
+def create_partial(target: str) -> tuple[int, Path]:
+    """A descriptor on a new ``F.part`` beside ``target`` (mode ``EXPORT_MODE``), made by this
+    call: whatever had the name before, an interrupted export's file or a planted link, is
+    removed first (the entry itself, never what a link points at)."""
+    path = Path(target)
+    partial = path.with_name(path.name + ".part")
+    try:
+        return os.open(partial, _CREATE, EXPORT_MODE), partial
+    except FileExistsError:
+        pass
+    try:
+        os.unlink(partial)
+        return os.open(partial, _CREATE, EXPORT_MODE), partial
+    except OSError as exc:  # a folder of that name, someone else's file, or a race for the name
+        raise CheckpointError(f"export failed: cannot replace {partial}: {exc.strerror}") from None
+
+
 def open_text_output(target: str) -> tuple[IO[str], Path | None]:
     """stdout for ``-``; otherwise ``F.part``, renamed to ``F`` when complete."""
     if target == STDOUT:
         stream = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="",
                                   write_through=False)  # fmt: skip
         return stream, None
-    path = Path(target)
-    partial = path.with_name(path.name + ".part")
-    return partial.open("w", encoding="utf-8", newline=""), partial
+    fd, partial = create_partial(target)
+    return os.fdopen(fd, "w", encoding="utf-8", newline=""), partial
 
 
 def finish(partial: Path | None, target: str) -> None:
@@ -77,9 +101,12 @@ def _write_workbook(exporter: Exporter, target: str, progress: Progress | None) 
             with path.open("rb") as made:
                 shutil.copyfileobj(made, sys.stdout.buffer)
         return count
-    partial = Path(target + ".part")
+    fd, partial = create_partial(target)
     try:
-        count = write_xlsx(exporter, partial, progress)
+        # XlsxWriter writes into the file object it is given, so the workbook has the file's
+        # mode and never follows a link (given a name, it would open(name, "wb") itself).
+        with os.fdopen(fd, "wb") as out:
+            count = write_xlsx(exporter, out, progress)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from appliance.exports.cells import Progress, reported
 from appliance.exports.exporter import Exporter, total_row
@@ -19,11 +19,15 @@ _COUNTS = ((1, "app"), (2, "no_app"), (3, "manual"), (4, "total"))
 SHEET_NAME_MAX = 31  # Excel's limit
 
 
-def write_xlsx(exporter: Exporter, path: Path, progress: Progress | None = None) -> int:
-    """Write the workbook to ``path``; returns how many entry rows."""
+def write_xlsx(
+    exporter: Exporter, target: Path | IO[bytes], progress: Progress | None = None
+) -> int:
+    """Write the workbook to ``target``, a path or a seekable binary file (left open); returns
+    how many entry rows."""
     import xlsxwriter
 
-    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    into = str(target) if isinstance(target, Path) else target
+    workbook = xlsxwriter.Workbook(into, {"constant_memory": True})
     try:
         formats = {
             "bold": workbook.add_format({"bold": True}),

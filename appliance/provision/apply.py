@@ -11,7 +11,11 @@ with the file kept; 2 the file (or an option) is bad; 77 the collector refused t
 Interrupted after the collector took the code (a power cut at first boot), the next start is
 told by the collector that the code was used by this very checkpoint, and the unit's token
 proves it: it finishes the job (the secrets' owner, the beacon key, the file's removal)
-instead of failing on a spent code."""
+instead of failing on a spent code.
+
+With ``--root DIR`` (a card's file system mounted on another machine) everything it writes lands
+under DIR: the configuration is DIR's, its absolute paths are the unit's and so are taken under
+DIR, and a path that leads out of DIR (``..``, a link) is refused before anything is written."""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.config import CA_FILE_NAME, Config
+from appliance.config import CA_FILE_NAME, TOKEN_FILE_NAME, Config
 from appliance.errors import (
     BundleFileError,
     CheckpointError,
@@ -207,16 +211,41 @@ def _enroll(
             raise CodeRefused(f"{exc}", advice=advice) from None
 
 
-def _make_beacon_key(config_file: Path) -> tuple[bool, Path | None]:
+def inside_root(root: Path, path: Path) -> None:
+    """Refuse ``path`` unless it stays under ``root`` once its links and ``..`` are followed:
+    a card prepared on another machine must not have its secrets written to that machine."""
+    real_root = Path(os.path.realpath(root))
+    real = Path(os.path.realpath(path))
+    if real_root != Path("/") and real != real_root and real_root not in real.parents:
+        raise UsageError(
+            f"{path} leads outside --root {root} (to {real}): everything provision apply writes"
+            f" stays under {root}; fix the configuration or the link"
+        )
+
+
+def targets(config_file: Path, config: Config, root: Path) -> list[Path]:
+    """Every file apply writes (or replaces), for ``inside_root`` to check first."""
+    directory = Path(os.path.realpath(config_file)).parent  # where enroll puts the token
+    key = config.privacy.key_file
+    paths = [root / "etc" / "hostname", root / "etc" / "hosts", config_file]
+    paths += [directory / TOKEN_FILE_NAME, directory / CA_FILE_NAME, key]
+    paths.append(key.with_name(key.name + ".old"))  # a replaced province key is kept there
+    if config.beacon is not None:
+        paths.append(config.beacon.key_file)
+    return paths
+
+
+def _make_beacon_key(config_file: Path, root: Path) -> tuple[bool, Path | None]:
     """The checkpoint's own beacon key is made at enrollment, when the configuration has a
     [beacon] section and no key yet (an existing one is never replaced). Returns whether it
     was made now, and the key's path when there is one."""
     from appliance.ble.beacon import create_beacon_key
     from appliance.config import load_config
 
-    beacon = load_config(config_file).beacon  # as enrollment left it
+    beacon = load_config(config_file, root=root).beacon  # as enrollment left it
     if beacon is None:
         return False, None
+    inside_root(root, beacon.key_file)
     if beacon.key_file.exists():
         return False, beacon.key_file
     create_beacon_key(beacon.key_file)
@@ -226,6 +255,8 @@ def _make_beacon_key(config_file: Path) -> tuple[bool, Path | None]:
 def apply_provision_file(
     path: Path, *, config_file: Path, config: Config, root: Path, owner: str | None
 ) -> Applied:
+    for target in targets(config_file, config, root):
+        inside_root(root, target)
     bundle = read(path)
     account = resolve_owner(owner)
     # The name first: it is local, repeatable, and the collector records it at enrollment.
@@ -236,7 +267,7 @@ def apply_provision_file(
     ids = (account.pw_uid, account.pw_gid) if account is not None else None
     enrolled = _enroll(config_file, config, bundle, path, ids)
     notes = [n for n in (hostname_note, enrolled.key_note) if n]
-    made, beacon_key = _make_beacon_key(config_file)
+    made, beacon_key = _make_beacon_key(config_file, root)
     if made:
         notes.append(f"beacon key made: {beacon_key} (mode 0600)")
     if account is not None:

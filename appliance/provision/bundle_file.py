@@ -69,6 +69,8 @@ def parse(text: str, where: str) -> ProvisionFile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BundleFileError(f"{where}: not TOML ({exc})") from None
+    except RecursionError:  # tomllib recurses once per level of nested arrays
+        raise BundleFileError(f"{where}: not TOML (nested too deeply)") from None
     version = data.get("format")
     if version != FORMAT_VERSION:
         raise BundleFileError(

@@ -23,6 +23,7 @@ import tomlkit
 from appliance.config import CA_FILE_NAME, TOKEN_FILE_NAME, Config, parse_config
 from appliance.core.tokens import SECRET_LENGTH
 from appliance.errors import CheckpointError, ConfigError
+from appliance.keyfile import read_province_key
 from appliance.sync.client import CollectorClient, normalise_url
 
 
@@ -142,6 +143,8 @@ def enroll(
     key = config.privacy.key_file
     if key.exists() and not os.access(key, os.R_OK):
         raise CheckpointError(f"cannot read {key}: run as the user that owns it")
+    if key.exists():
+        _check_province_key(key)
 
     token_file = directory / TOKEN_FILE_NAME
     ca_file = directory / CA_FILE_NAME if ca_data is not None else None
@@ -168,9 +171,11 @@ def enroll(
     checkpoint["door"] = reply["door"]
     sync = document.setdefault("sync", tomlkit.table())
     sync["url"] = url
-    sync["token_file"] = str(token_file)
+    # Relative, so from the configuration's directory: right also on a card enrolled through
+    # `provision apply --root`, where that directory is not where the unit will see it.
+    sync["token_file"] = TOKEN_FILE_NAME
     if ca_file is not None:
-        sync["ca_file"] = str(ca_file)
+        sync["ca_file"] = CA_FILE_NAME
     text = tomlkit.dumps(document)
     parse_config(tomlkit.parse(text).unwrap(), directory)  # what we write must load
     mode = config_file.stat().st_mode & 0o777 if config_file.exists() else 0o644
@@ -191,8 +196,23 @@ def _read_document(config_file: Path) -> Any:
         raise ConfigError(f"cannot read configuration {config_file}: {exc.strerror}") from None
     except (UnicodeDecodeError, tomlkit.exceptions.TOMLKitError) as exc:
         raise ConfigError(f"{config_file}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{config_file}: the file is nested too deeply") from None
     parse_config(document.unwrap(), config_file.resolve().parent, config_file)
     return document
+
+
+def _check_province_key(path: Path) -> None:
+    """A key already there must be one tokens can be made with, or the unit would enroll and
+    then never start (or, if it started, make tokens the province cannot match)."""
+    try:
+        read_province_key(path)
+    except ConfigError as exc:
+        raise ConfigError(
+            exc.message,
+            advice="move it aside and enroll again (the collector installs its key, if it hands"
+            " one out), or install the 32-byte key the province issued first",
+        ) from None
 
 
 def _province_key(
