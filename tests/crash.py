@@ -233,18 +233,21 @@ class Unit:
                  "--speed", str(self.speed), "--config", str(self.config)],
                 stdout=log, stderr=subprocess.STDOUT, env=self.env,
             )  # fmt: skip
-        self.notify.settimeout(READY_TIMEOUT_S)
+        # Waits on the socket a little at a time, so that a daemon that exits at once (a bad
+        # option, a bad configuration) is reported at once.
+        self.notify.settimeout(0.5)
+        deadline = time.monotonic() + READY_TIMEOUT_S
         while True:
             try:
-                message = self.notify.recv(4096).decode()
+                lines = self.notify.recv(4096).decode().splitlines()
             except TimeoutError:
-                proc.kill()
-                raise RuntimeError(
-                    f"no READY=1 within {READY_TIMEOUT_S} s: {self.log_tail()}"
-                ) from None
-            lines = message.splitlines()
+                lines = []
             if "READY=1" in lines and f"MAINPID={proc.pid}" in lines:
                 return proc
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                raise RuntimeError(f"the daemon never said READY=1: {self.log_tail()}")
 
     def drained(self, since: float) -> bool:
         """The daemon's last push, after ``since``, left nothing to send."""

@@ -4,8 +4,9 @@ most two lines on stderr), never a traceback; the daemon refuses a bad request b
 ``inbox/rejected/`` and goes on.
 
 The commands come from the parser itself (tests/builders.py's subcommands()), so a new command is
-fed the corpus too: ``ARGS`` must give it the arguments that make it run (the test says so).
-The real command runs as a subprocess each time; the runs go two at a time, once per session.
+fed the corpus too: ``args_for`` must give it the arguments that make it run (a test says so).
+Every case runs the real CLI in a process of its own, forked from a server that imported it once
+(a fresh interpreter per case would take minutes here), two at a time, once per session.
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ DEFECT_12 = fixed(12)  # the key's length
 
 @dataclass(frozen=True)
 class Place:
-    """A directory anyone may enter (one case runs as ``nobody``), with what the commands'
-    arguments point at: a valid capture, CA, inventory and bundle."""
+    """A directory anyone may enter (one case runs as ``nobody``), holding the files the
+    commands' arguments name (an empty capture, a CA, an inventory, a bundle) and one folder
+    per case."""
 
     root: Path
 
@@ -75,15 +77,14 @@ def record(body: bytes, *, included: int | None = None) -> bytes:
     return struct.pack(">IIIIq", len(body), size, 3, 0, 0x00E03AB44A676000) + body
 
 
-def good_config(place: Place, name: str, extra: str = "") -> Path:
+def good_config(place: Place, name: str) -> Path:
     """A configuration every command accepts, pointing at files of the case's own folder."""
     folder = place.path(name)
     folder.mkdir(exist_ok=True)
     config = folder / "checkpoint.toml"
     config.write_text(
         '[storage]\ndatabase = "visits.db"\nruntime_dir = "run"\n'
-        '[privacy]\nkey_file = "province.key"\n[ble]\nsource = "none"\n[gpio]\nenabled = false\n'
-        + extra,
+        '[privacy]\nkey_file = "province.key"\n[ble]\nsource = "none"\n[gpio]\nenabled = false\n',
         encoding="utf-8",
     )
     return config
