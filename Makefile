@@ -8,10 +8,10 @@ STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install demo test lint bench clean
+.PHONY: help install demo test crash-test lint bench clean
 
 help: ## Show this help
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-11s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml provisioning/system-deps.sh
 	provisioning/system-deps.sh
@@ -28,6 +28,11 @@ demo: install ## Run the daemon in simulation with its live console
 test: install ## Run the whole test suite (starts the local PostgreSQL its tests use)
 	provisioning/test-postgres.sh
 	$(PY) -m pytest
+
+# N = CRASH_KILLS restarts; the suite itself runs 20 (tests/test_crash.py).
+CRASH_KILLS ?= 200
+crash-test: install ## SIGKILL the syncing daemon CRASH_KILLS (200) times; nothing may be lost
+	CRASH_KILLS=$(CRASH_KILLS) $(PY) -m tests.crash
 
 # lint-imports builds its graph in under a second: --no-cache leaves no cache directories behind.
 lint: install ## ruff, mypy, the import contracts and the size limits

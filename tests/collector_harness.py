@@ -43,7 +43,12 @@ class Tls:
 
 @pytest.fixture(scope="session")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
-    directory = tmp_path_factory.mktemp("tls")
+    return make_tls(tmp_path_factory.mktemp("tls"))
+
+
+def make_tls(directory: Path) -> Tls:
+    """A test CA and a server certificate for 127.0.0.1 and localhost, written to ``directory``
+    (also for scripts outside pytest: the crash test)."""
     ca = trustme.CA(organization_name="Province of Tuyen Quang test CA")
     server = ca.issue_cert("127.0.0.1", "localhost")
     ca_file, cert_file, key_file = (directory / n for n in ("ca.pem", "cert.pem", "key.pem"))

@@ -6,6 +6,7 @@ Also writes small valid captures, so tests can replay exactly the advertisements
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -233,10 +234,16 @@ class CaptureReader:
                 yield from found
 
     def _open(self) -> BinaryIO:
+        # O_NONBLOCK: a FIFO (or a device) named as the capture must not hang the open; only a
+        # plain file is a capture, and for one the flag changes nothing.
         try:
-            return open(self.path, "rb")
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as exc:
             raise CaptureError(f"cannot open capture {self.path}: {exc.strerror}") from exc
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise CaptureError(f"{self.path} is not a plain file, not a btsnoop capture", offset=0)
+        return os.fdopen(fd, "rb")
 
     def _read_file_header(self, handle: BinaryIO) -> int:
         header = handle.read(_FILE_HEADER.size)

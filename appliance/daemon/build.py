@@ -107,11 +107,11 @@ def close_stale_stays(visits: VisitLog) -> None:
         log.info("closed %d stays left open by the last run", reopened)
 
 
-def open_visits(config: Config, clock: DoorClock, tokens: TokenMaker, simulated: bool) -> VisitLog:
+def open_visits(config: Config, clock: DoorClock, tokens: TokenMaker, origin: str) -> VisitLog:
     """The visit log; on a full disk, one that holds decisions in memory until it can open
     (docs/architecture.md §degraded-mode)."""
     visits = VisitLog(
-        config.storage.database, origin="simulated" if simulated else "live",
+        config.storage.database, origin=origin,
         session=clock.session, key_day_of=tokens.key_day,
         wait_for_space=WaitForSpace(on_open=close_stale_stays),
     )  # fmt: skip
@@ -186,14 +186,22 @@ def build(
     speed: float = 1.0,
     door_tuning: DoorTuning | None = None,
     wall: Callable[[], float] = real_wall,
+    live_simulation: bool = False,
 ) -> Parts:
     """The daemon's parts; ``door_tuning`` replaces the doorway's (tests give a sensor), and
-    ``wall`` the real wall clock (Parts.wall)."""
-    simulated = simulate or config.ble.source == "simulate"
+    ``wall`` the real wall clock (Parts.wall). ``live_simulation`` (tests only: the crash test)
+    marks the simulated lobby's entries live, so the uploader sends them like a door's."""
+    simulated = simulate or live_simulation or config.ble.source == "simulate"
+    if live_simulation:
+        log.warning(
+            "TEST ONLY: simulated entries are recorded as live and sent to the collector;"
+            " never run --simulate-live on a door unit"
+        )
     tokens = TokenMaker(load_secret(config, create=simulated))
     # The door's clock never steps with NTP; in simulation the lobby's clock is the door's.
     clock = DoorClock.simulated(speed) if simulated else DoorClock.live()
-    visits = open_visits(config, clock, tokens, simulated)
+    origin = "simulated" if simulated and not live_simulation else "live"
+    visits = open_visits(config, clock, tokens, origin)
     watch = ClockWatch(visits, simulated=simulated)
     watch.check()  # a run restarted after sync corrects what this boot left
     signals = SignalRelay(clock.wall_of)

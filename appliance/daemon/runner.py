@@ -27,8 +27,11 @@ class Daemon:
         self._stop = asyncio.Event()
 
     @classmethod
-    def from_config(cls, config: Config, *, simulate: bool = False, speed: float = 1.0) -> Daemon:
-        return cls(build(config, simulate=simulate, speed=speed))
+    def from_config(
+        cls, config: Config, *, simulate: bool = False, speed: float = 1.0,
+        live_simulation: bool = False,
+    ) -> Daemon:  # fmt: skip
+        return cls(build(config, simulate=simulate, speed=speed, live_simulation=live_simulation))
 
     def stop(self) -> None:
         """Ask a running daemon to stop (what SIGTERM does)."""
@@ -106,7 +109,9 @@ class Daemon:
         return lost + parts.visits.dropped  # those were told as they were dropped
 
 
-def run_daemon(config: Config, *, simulate: bool = False, speed: float = 1.0) -> int:
+def run_daemon(
+    config: Config, *, simulate: bool = False, speed: float = 1.0, live_simulation: bool = False
+) -> int:
     from appliance.logs import logging_setup
     from appliance.store.lock import take_lock
 
@@ -116,7 +121,10 @@ def run_daemon(config: Config, *, simulate: bool = False, speed: float = 1.0) ->
     lock = take_lock(config.storage.database)
 
     async def main() -> int:
-        return await Daemon.from_config(config, simulate=simulate, speed=speed).run()
+        daemon = Daemon.from_config(
+            config, simulate=simulate, speed=speed, live_simulation=live_simulation
+        )
+        return await daemon.run()
 
     try:
         return asyncio.run(main())
