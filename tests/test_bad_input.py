@@ -15,6 +15,7 @@ import json
 import multiprocessing
 import os
 import pwd
+import re
 import shutil
 import signal
 import struct
@@ -38,19 +39,6 @@ COMMANDS = sorted(subcommands(build_parser()))
 TIMEOUT_S = 6.0  # a daemon that took its bad input runs on: killed after this
 BTSNOOP_MAGIC = b"btsnoop\0"
 UUID = "6f1c2d3e-4b5a-4c6d-8e7f-8091a2b3c4d5"
-
-
-def fixed(defect: int) -> pytest.MarkDecorator:
-    """A case that fails today because of a defect another branch of issue 15 fixes: the lead
-    removes the mark after merging it."""
-    return pytest.mark.xfail(
-        strict=True, reason=f"issue 15 defect {defect}: fixed on another branch"
-    )
-
-
-DEFECT_3 = fixed(3)  # inbox field types
-DEFECT_11 = fixed(11)  # deep TOML, NUL in paths
-DEFECT_12 = fixed(12)  # the key's length
 
 
 # -- the place every case runs in ----------------------------------------------------------------
@@ -273,34 +261,10 @@ CONFIGS: dict[str, Callable[[Place, str], Path]] = {
 }
 # `exposure ids` computes from its options alone: it takes --config and never reads it.
 CONFIG_READERS = [c for c in COMMANDS if c != "checkpoint exposure ids"]
-# Found by this corpus, not in the issue's list: a float key's range check lets NaN through
-# (`nan < low` is false). appliance/config.py is defect 11's branch: left to it.
-NAN = pytest.mark.xfail(
-    strict=True, reason="issue 15, found by the corpus: NaN passes the range check of a float key"
-)
-# The cases that fail today, and why; every other one must pass now. A command that never
-# opens the database cannot trip over a NUL in its path, so it refuses it today already.
-CONFIG_XFAIL: dict[tuple[str, str], pytest.MarkDecorator] = {
-    **{("deep-arrays", c): DEFECT_11 for c in CONFIG_READERS if " provision " not in c},
-    **{
-        ("nul-in-path", f"checkpoint {c}"): DEFECT_11
-        for c in ("console", "decode", "log-visitor", "maintenance", "replay", "status", "sync")
-    },
-    **{
-        ("nan", f"checkpoint {c}"): NAN
-        for c in (
-            "console",
-            "decode",
-            "export",
-            "log-visitor",
-            "maintenance",
-            "replay",
-            "report",
-            "status",
-            "sync",
-        )
-    },
-}
+# The cases the lead found failing before issue 15's fixes were merged are all fixed now (deep
+# TOML and NUL in paths, defect 11; the key's length, defect 12; NaN in a float key, found by this
+# corpus): no case is expected to fail.
+CONFIG_XFAIL: dict[tuple[str, str], pytest.MarkDecorator] = {}
 
 
 # -- key files (the commands that read the province key) -----------------------------------------
@@ -340,7 +304,7 @@ KEY_READERS = (
 )
 # Replay without a province key uses a throwaway one, as documented: nothing to refuse.
 KEY_NOT_READ = {("missing", "checkpoint replay")}
-KEY_XFAIL = {(n, c): DEFECT_12 for n in ("33-bytes", "32-bytes-and-newline") for c in KEY_READERS}
+KEY_XFAIL: dict[tuple[str, str], pytest.MarkDecorator] = {}
 
 
 # -- captures (`checkpoint replay`) --------------------------------------------------------------
@@ -491,7 +455,7 @@ REQUESTS: dict[str, bytes] = {
     "number-name": _json({**VISITOR, "name": 12345}),
     "list-phone": _json({**VISITOR, "phone": ["0912", "345678"]}),
 }
-REQUEST_XFAIL = {n: DEFECT_3 for n in ("extra-key", "mute-string-time")}
+REQUEST_XFAIL: dict[str, pytest.MarkDecorator] = {}
 INBOX_WAIT_S = 20.0
 
 
@@ -540,7 +504,14 @@ def test_a_bad_inbox_request_is_moved_aside_not_applied(case: str, inbox_run: In
     name = inbox_run.names[case]
     assert not (inbox_run.inbox / name).exists(), f"still waiting: {inbox_run.log[-1500:]}"
     assert (inbox_run.inbox / "rejected" / name).exists(), "applied, not refused"
-    assert f"{name} refused" in inbox_run.log
+
+
+def test_the_daemon_counts_every_refusal_in_its_summary_lines(inbox_run: InboxRun) -> None:
+    """Refusals are summarised, one WARNING line per round with counts by cause: together they
+    count every bad request, and none is logged a line of its own."""
+    counts = re.findall(r"inbox: refused (\d+) requests? this round", inbox_run.log)
+    assert sum(int(n) for n in counts) == len(REQUESTS)
+    assert len(counts) <= len(REQUESTS) // 2, inbox_run.log
 
 
 def test_the_daemon_records_the_good_visitor_beside_the_bad_requests(inbox_run: InboxRun) -> None:

@@ -4,6 +4,7 @@ own path lands when its root file system is mounted elsewhere (``checkpoint prov
 
 from __future__ import annotations
 
+import math
 import os
 import unicodedata
 from pathlib import Path
@@ -30,8 +31,8 @@ def typed(kind: Any, value: Any) -> tuple[bool, Any]:
         return isinstance(value, bool), value
     if kind is int:
         return isinstance(value, int) and not isinstance(value, bool), value
-    if kind is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is float:  # nan and inf pass every range check (each comparison is false)
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
         return ok, float(value) if ok else value
     return isinstance(value, str), value  # str and Path
 
