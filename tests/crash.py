@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.config import load_config
+from appliance.status import status_path
 from tests.collector_harness import Collector, make_tls
 
 Row = tuple[Any, ...]
@@ -223,7 +225,7 @@ class Unit:
         self.env = {**os.environ, LIVE_SIMULATION_ENV: "1", "NOTIFY_SOCKET": notify.getsockname(),
                     "CHECKPOINT_LOG_LEVEL": "WARNING"}  # fmt: skip
         self.database = config.parent / "data" / "visits.db"
-        self.status = config.parent / "run" / "status.json"
+        self.status = status_path(load_config(config))  # one file per database
 
     def start(self) -> subprocess.Popen[bytes]:
         """The daemon, once it said READY=1."""
