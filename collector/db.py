@@ -92,7 +92,13 @@ SCHEMA_V2 = [
     "CREATE INDEX visit_tokens_rekeyed ON visit_tokens (visit_uuid) WHERE key_day IS NOT NULL",
 ]
 
-MIGRATIONS = [SCHEMA_V1, SCHEMA_V2]
+# How many records a unit sent that contradict the stored ones (the resend rule of
+# collector/services/resend.py): refused, and counted for the province's operators.
+SCHEMA_V3 = [
+    "ALTER TABLE checkpoints ADD COLUMN refused_records BIGINT NOT NULL DEFAULT 0",
+]
+
+MIGRATIONS = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

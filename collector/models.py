@@ -86,10 +86,12 @@ class VisitIn(Strict):
     uuid: str = Field(pattern=UUID_PATTERN)
     kind: SentKind
     protocol: str | None = Field(default=None, pattern=r"^[a-z0-9-]{1,32}$")
-    entered_at: float = Field(ge=0, le=LATEST_TIMESTAMP, description="UNIX seconds, UTC")
-    left_at: float | None = Field(default=None, ge=0, le=LATEST_TIMESTAMP)
-    clock_synced: bool = True
-    via_sensor: bool = False
+    entered_at: float = Field(
+        strict=True, ge=0, le=LATEST_TIMESTAMP, description="UNIX seconds, UTC"
+    )
+    left_at: float | None = Field(default=None, strict=True, ge=0, le=LATEST_TIMESTAMP)
+    clock_synced: bool = Field(default=True, strict=True)
+    via_sensor: bool = Field(default=False, strict=True)
     tokens: list[Token] = Field(default_factory=list, max_length=MAX_TOKENS_PER_RECORD)
     key_days: dict[Token, date] = Field(
         default_factory=dict,
@@ -119,11 +121,23 @@ class VisitBatch(Strict):
     records: list[VisitIn] = Field(max_length=MAX_RECORDS_PER_BATCH)
 
 
+class RefusedRecord(Strict):
+    uuid: str
+    reason: str = Field(description="one line: what the copy contradicts in the stored record")
+
+
 class IngestReply(Strict):
     received: int
     new: int = Field(description="records stored for the first time")
     duplicates: int = Field(
-        description="records already stored (a retried batch): not stored again"
+        description="copies of records already stored (a retried batch, a stay's end, a later"
+        " token, corrected times): merged by the resend rule, never stored twice"
+    )
+    refused: list[RefusedRecord] = Field(
+        default_factory=list,
+        description="copies that contradict the stored record (another kind, other times,"
+        " tokens that are not a later copy's, another checkpoint's UUID): not stored, the stored"
+        " record unchanged; the unit keeps them aside and stops sending them",
     )
 
 
@@ -158,7 +172,9 @@ class CodeRequest(Strict):
     agency: str = Field(min_length=1, max_length=200)
     door: str = Field(min_length=1, max_length=200)
     checkpoint_id: str | None = Field(default=None, max_length=64)
-    expires_in_s: float = Field(default=DEFAULT_CODE_LIFETIME_S, gt=0, le=MAX_CODE_LIFETIME_S)
+    expires_in_s: float = Field(
+        default=DEFAULT_CODE_LIFETIME_S, strict=True, gt=0, le=MAX_CODE_LIFETIME_S
+    )
 
 
 class CodeReply(Strict):
@@ -179,9 +195,11 @@ class ExposureRequest(Strict):
         description="Bluezone: the 32-byte daily key; GAEN: the 16-byte TEK (hex)",
     )
     first_day: date | None = Field(default=None, description="Bluezone: the daily key's UTC day")
-    days: int = Field(default=1, ge=1, le=60, description="Bluezone: how many days to derive")
+    days: int = Field(
+        default=1, strict=True, ge=1, le=60, description="Bluezone: how many days to derive"
+    )
     interval: int | None = Field(
-        default=None, ge=0, description="GAEN: the TEK's rolling start interval number"
+        default=None, strict=True, ge=0, description="GAEN: the TEK's rolling start interval number"
     )
 
     @model_validator(mode="after")

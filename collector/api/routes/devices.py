@@ -54,8 +54,9 @@ def enroll(body: models.EnrollRequest, settings: AppSettings) -> dict[str, Any]:
         ]
     },
 )
-def visits(body: models.VisitBatch, unit: CurrentUnit, settings: AppSettings) -> dict[str, int]:
-    """Store a batch of visits. Idempotent: a UUID already stored counts as a duplicate."""
+def visits(body: models.VisitBatch, unit: CurrentUnit, settings: AppSettings) -> dict[str, Any]:
+    """Store a batch of visits. Idempotent: a UUID already stored counts as a duplicate, and a
+    copy that contradicts it is refused (listed in ``refused``), the stored record unchanged."""
     records = [
         VisitRecord(
             uuid=r.uuid,
@@ -71,7 +72,17 @@ def visits(body: models.VisitBatch, unit: CurrentUnit, settings: AppSettings) ->
         for r in body.records
     ]
     result = ingest.ingest(settings.db, unit, records, now=settings.clock(), zone=settings.zone)
-    return {"received": result.received, "new": result.new, "duplicates": result.duplicates}
+    if result.refused:
+        log.warning(
+            "refused %d record(s) from %s that contradict the stored ones, first %s: %s",
+            len(result.refused), unit.id, result.refused[0].uuid, result.refused[0].reason,
+        )  # fmt: skip
+    return {
+        "received": result.received,
+        "new": result.new,
+        "duplicates": result.duplicates,
+        "refused": [{"uuid": r.uuid, "reason": r.reason} for r in result.refused],
+    }
 
 
 @router.get("/v1/device", response_model=models.DeviceReply)
