@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -26,7 +27,11 @@ from appliance.records import (
     SENT_KINDS,
     UUID_PATTERN,
 )
-from collector.services.enrollment import DEFAULT_CODE_LIFETIME_S, MAX_CODE_LIFETIME_S
+from collector.services.enrollment import (
+    CHECKPOINT_ID_PATTERN,
+    DEFAULT_CODE_LIFETIME_S,
+    MAX_CODE_LIFETIME_S,
+)
 
 if TYPE_CHECKING:
     SentKind = str
@@ -35,6 +40,9 @@ else:
     SentKind = Literal[SENT_KINDS]
 
 Token = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+# Text without NUL (PostgreSQL and UTF-8 refuse it), as the schema says it and the server checks.
+NO_NUL = r"^[^\x00]*$"
+SOME_TEXT = r"^[^\x00]*[^\x00\s][^\x00]*$"  # and not only spaces
 EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(2099, 12, 31)  # an exposure check's first_day
 
 
@@ -53,6 +61,17 @@ def _printable(value: Any) -> Any:
     return value
 
 
+def _a_number(value: Any) -> Any:
+    # JSON's integers include 3.0 (lax int takes it), but a string or a boolean is no number.
+    if isinstance(value, str | bool):
+        raise ValueError("Input should be a valid integer (a JSON number)")
+    return value
+
+
+# An integer on the wire: a JSON number with no fraction, never "3" or true.
+WholeNumber = Annotated[int, BeforeValidator(_a_number)]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -62,10 +81,25 @@ class Strict(BaseModel):
         return _printable(value)
 
 
+class FieldError(Strict):
+    field: str = Field(description="where: `records[3].entered_at`, `body`, `from`…")
+    message: str
+
+
+class ErrorReply(Strict):
+    """Every refusal, whatever its status: one line that says what to do, and for a malformed
+    request (422) each field at fault (at most 20); empty otherwise."""
+
+    detail: str = Field(description="one line, for the unit's log or the person calling")
+    errors: list[FieldError] = Field(description="the fields at fault (422), else empty")
+
+
 class EnrollRequest(Strict):
-    code: str = Field(min_length=4, max_length=64, description="the one-time enrollment code")
-    hostname: str | None = Field(default=None, max_length=255)
-    software: str | None = Field(default=None, max_length=64)
+    code: str = Field(
+        min_length=4, max_length=64, pattern=NO_NUL, description="the one-time enrollment code"
+    )
+    hostname: str | None = Field(default=None, max_length=255, pattern=NO_NUL)
+    software: str | None = Field(default=None, max_length=64, pattern=NO_NUL)
 
 
 class EnrollReply(Strict):
@@ -152,8 +186,10 @@ class HeartbeatRequest(Strict):
     health: dict[str, Any] = Field(
         default_factory=dict, description="the unit's health: scanner, beacon, clock, backlog…"
     )
-    acked_alerts: list[str] = Field(default_factory=list, max_length=1000)
-    hostname: str | None = Field(default=None, max_length=255)
+    acked_alerts: list[Annotated[str, StringConstraints(max_length=64, pattern=NO_NUL)]] = Field(
+        default_factory=list, max_length=1000
+    )
+    hostname: str | None = Field(default=None, max_length=255, pattern=NO_NUL)
 
 
 class Alert(Strict):
@@ -169,9 +205,9 @@ class HeartbeatReply(Strict):
 
 
 class CodeRequest(Strict):
-    agency: str = Field(min_length=1, max_length=200)
-    door: str = Field(min_length=1, max_length=200)
-    checkpoint_id: str | None = Field(default=None, max_length=64)
+    agency: str = Field(max_length=200, pattern=SOME_TEXT)
+    door: str = Field(max_length=200, pattern=SOME_TEXT)
+    checkpoint_id: str | None = Field(default=None, pattern=CHECKPOINT_ID_PATTERN)
     expires_in_s: float = Field(
         default=DEFAULT_CODE_LIFETIME_S, strict=True, gt=0, le=MAX_CODE_LIFETIME_S
     )
@@ -185,42 +221,40 @@ class CodeReply(Strict):
     expires_at: str
 
 
-class ExposureRequest(Strict):
-    """A confirmed case's published key, as the health authority received it."""
+# A Bluezone daily key's day as the schema states it: a date of 1970..2099 (visits are dated
+# 1970..2100; outside that a day cannot match, and the derivation's dates would overflow).
+DAY_1970_2099 = r"^(19[7-9][0-9]|20[0-9][0-9])-[0-9]{2}-[0-9]{2}$"
+# The last GAEN interval before 2100 (ten-minute intervals of UNIX time).
+LAST_INTERVAL = int(LATEST_TIMESTAMP // 600) - 1
 
-    protocol: Literal["bluezone", "gaen"]
+
+class BluezoneCase(Strict):
+    """A confirmed Bluezone case's published daily key and its UTC day."""
+
+    protocol: Literal["bluezone"]
     key: str = Field(
-        pattern=r"^[0-9A-Fa-f]+$",
-        max_length=64,
-        description="Bluezone: the 32-byte daily key; GAEN: the 16-byte TEK (hex)",
+        pattern=r"^[0-9A-Fa-f]{64}$", description="the 32-byte daily key (64 hex digits)"
     )
-    first_day: date | None = Field(default=None, description="Bluezone: the daily key's UTC day")
-    days: int = Field(
-        default=1, strict=True, ge=1, le=60, description="Bluezone: how many days to derive"
-    )
-    interval: int | None = Field(
-        default=None, strict=True, ge=0, description="GAEN: the TEK's rolling start interval number"
-    )
+    first_day: date = Field(
+        ge=EARLIEST_DAY, le=LATEST_DAY, json_schema_extra={"pattern": DAY_1970_2099},
+        description="the daily key's UTC day (1970-01-01..2099-12-31)",
+    )  # fmt: skip
+    days: WholeNumber = Field(default=1, ge=1, le=60, description="how many days to derive")
 
-    @model_validator(mode="after")
-    def _complete(self) -> ExposureRequest:
-        if self.protocol == "bluezone":
-            if self.first_day is None:
-                raise ValueError("a Bluezone key needs first_day")
-            if len(self.key) != 64:
-                raise ValueError("a Bluezone daily key is 32 bytes (64 hex digits)")
-            # Visits are dated 1970..2100 (VisitIn); outside that a day cannot match, and the
-            # derivation's dates would overflow (a 500) near year 1 or 9999.
-            if not EARLIEST_DAY <= self.first_day <= LATEST_DAY:
-                raise ValueError(f"first_day must be between {EARLIEST_DAY} and {LATEST_DAY}")
-        else:
-            if self.interval is None:
-                raise ValueError("a GAEN key needs interval, its rolling start interval number")
-            if self.interval * 600 >= LATEST_TIMESTAMP:
-                raise ValueError("interval is past 2100: give the TEK's rolling start interval")
-            if len(self.key) != 32:
-                raise ValueError("a GAEN TEK is 16 bytes (32 hex digits)")
-        return self
+
+class GaenCase(Strict):
+    """A confirmed GAEN case's published Temporary Exposure Key."""
+
+    protocol: Literal["gaen"]
+    key: str = Field(pattern=r"^[0-9A-Fa-f]{32}$", description="the 16-byte TEK (32 hex digits)")
+    interval: WholeNumber = Field(
+        ge=0, le=LAST_INTERVAL,
+        description="the TEK's rolling start interval number (before 2100)",
+    )  # fmt: skip
+
+
+# The exposure check's request, one shape per protocol (``protocol`` tells which).
+ExposureRequest = Annotated[BluezoneCase | GaenCase, Field(discriminator="protocol")]
 
 
 class ExposureReply(Strict):

@@ -1168,12 +1168,12 @@ def test_exposure_check_gaen_and_bad_requests(collector: Collector, sql: Sql) ->
     assert other_day.json() == {"matches": [], "checkpoints_alerted": 0}
 
     bad: list[tuple[dict[str, Any], str]] = [
-        ({"protocol": "bluezone", "key": "ab" * 31, "first_day": "2025-03-10"}, "32 bytes"),
+        ({"protocol": "bluezone", "key": "ab" * 31, "first_day": "2025-03-10"}, "bluezone.key"),
         ({"protocol": "bluezone", "key": "ab" * 32}, "first_day"),
         ({"protocol": "bluezone", "key": "zz" * 32, "first_day": "2025-03-10"}, "key"),
         ({"protocol": "bluezone", "key": "ab" * 32, "first_day": "10/03/2025"}, "first_day"),
         ({"protocol": "bluezone", "key": "ab" * 32, "first_day": "2025-03-10", "days": 61}, "days"),
-        ({"protocol": "gaen", "key": "ab" * 15, "interval": start}, "16 bytes"),
+        ({"protocol": "gaen", "key": "ab" * 15, "interval": start}, "gaen.key"),
         ({"protocol": "gaen", "key": "ab" * 16}, "interval"),
         ({"protocol": "gaen", "key": "ab" * 16, "interval": -1}, "interval"),
         ({"protocol": "gaen", "key": "ab" * 16, "interval": 2**32}, "interval"),
