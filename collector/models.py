@@ -44,6 +44,18 @@ Token = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 NO_NUL = r"^[^\x00]*$"
 SOME_TEXT = r"^[^\x00]*[^\x00\s][^\x00]*$"  # and not only spaces
 EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(2099, 12, 31)  # an exposure check's first_day
+# Such a day as the schema states it (visits are dated 1970..2100; outside that a day cannot
+# match, and the derivation's dates would overflow).
+DAY_1970_2099 = r"^(19[7-9][0-9]|20[0-9][0-9])-[0-9]{2}-[0-9]{2}$"
+KeyDay = Annotated[date, Field(json_schema_extra={"pattern": DAY_1970_2099})]
+# What a record's kind implies, as JSON Schema says it (``VisitIn._consistent`` checks it).
+KIND_RULES: dict[str, Any] = {
+    "if": {"properties": {"kind": {"const": "app"}}},
+    "then": {"required": ["protocol"], "properties": {"protocol": {"type": "string"}}},
+    "else": {
+        "properties": {"protocol": {"type": "null"}, "tokens": {"maxItems": 0}},
+    },
+}
 
 
 def _printable(value: Any) -> Any:
@@ -117,21 +129,28 @@ class EnrollReply(Strict):
 class VisitIn(Strict):
     """One entry at the door. App entries carry tokens (HMACs), never an identifier."""
 
+    model_config = ConfigDict(json_schema_extra=KIND_RULES)
+
     uuid: str = Field(pattern=UUID_PATTERN)
     kind: SentKind
     protocol: str | None = Field(default=None, pattern=r"^[a-z0-9-]{1,32}$")
     entered_at: float = Field(
         strict=True, ge=0, le=LATEST_TIMESTAMP, description="UNIX seconds, UTC"
     )
-    left_at: float | None = Field(default=None, strict=True, ge=0, le=LATEST_TIMESTAMP)
+    left_at: float | None = Field(
+        default=None, strict=True, ge=0, le=LATEST_TIMESTAMP,
+        description="UNIX seconds, UTC: not before entered_at",
+    )  # fmt: skip
     clock_synced: bool = Field(default=True, strict=True)
     via_sensor: bool = Field(default=False, strict=True)
     tokens: list[Token] = Field(default_factory=list, max_length=MAX_TOKENS_PER_RECORD)
-    key_days: dict[Token, date] = Field(
+    key_days: dict[Token, KeyDay] = Field(
         default_factory=dict,
         max_length=MAX_TOKENS_PER_RECORD,
         description="for tokens made before the unit's clock was synchronised: the UTC day whose"
-        " key made the token, when its corrected time is on another day (absent: its day)",
+        " key made the token, when its corrected time is on another day (absent: its day);"
+        " only tokens the record carries",
+        json_schema_extra={"additionalProperties": False},
     )
 
     @model_validator(mode="after")
@@ -221,9 +240,6 @@ class CodeReply(Strict):
     expires_at: str
 
 
-# A Bluezone daily key's day as the schema states it: a date of 1970..2099 (visits are dated
-# 1970..2100; outside that a day cannot match, and the derivation's dates would overflow).
-DAY_1970_2099 = r"^(19[7-9][0-9]|20[0-9][0-9])-[0-9]{2}-[0-9]{2}$"
 # The last GAEN interval before 2100 (ten-minute intervals of UNIX time).
 LAST_INTERVAL = int(LATEST_TIMESTAMP // 600) - 1
 
