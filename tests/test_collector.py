@@ -491,6 +491,10 @@ def test_a_collector_database_of_the_first_schema_migrates(tmp_path: Path) -> No
             ]
             version = tx.one("SELECT value FROM meta WHERE key = 'schema_version'")
             assert version == (str(SCHEMA_VERSION),)
+            # Counted for the resend rule, and the index that counted them is gone again.
+            assert tx.all("SELECT uuid, token_count FROM visits") == [("v", 1)]
+            assert tx.one("SELECT refused_records FROM checkpoints") == (0,)
+            assert tx.all("SELECT name FROM sqlite_master WHERE name LIKE '%counting'") == []
     finally:
         db.close()
     assert migrate(open_database(str(path))) == 0

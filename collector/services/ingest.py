@@ -19,7 +19,7 @@ from collector.services.auth import Checkpoint
 from collector.services.base import Db
 from collector.services.resend import Visit, conflict, merged
 
-# Rows per multi-row INSERT: 12 columns × 400 stays far below both engines' limits.
+# Rows per multi-row INSERT: 13 columns × 400 stays far below both engines' limits.
 CHUNK: Final = 400
 _COLUMNS: Final = "checkpoint_id, kind, protocol, entered_at, left_at, clock_synced, via_sensor"
 
@@ -72,17 +72,16 @@ def ingest(
     if not records:
         return IngestResult(0, 0, 0)
     lock = " FOR UPDATE" if db.engine == "postgresql" else ""  # SQLite's writer is alone
+    batch = _Batch({})
+    for record in records:  # copies within the batch are folded first
+        batch.take(record.uuid, Visit.of(record, checkpoint.id))
     with db.transaction(write=True) as tx:
-        batch = _Batch(_load(tx, {r.uuid for r in records}, lock))
-        for record in records:
-            batch.take(record.uuid, Visit.of(record, checkpoint.id))
-        fresh = {u: v for u, v in batch.visits.items() if u not in batch.stored}
-        new = _insert(tx, checkpoint, fresh, now=now, zone=zone)
-        raced = {u: fresh[u] for u in fresh.keys() - new}
-        if raced:
-            # Stored by a concurrent batch meanwhile: judged against that one as a copy.
-            batch.stored.update(_load(tx, set(raced), lock))
-            for uuid, visit in raced.items():
+        new = _insert(tx, checkpoint, batch.visits, now=now, zone=zone)
+        resent = {u: v for u, v in batch.visits.items() if u not in new}
+        if resent:
+            # Stored before (or by a concurrent batch meanwhile): each is judged as a copy.
+            batch.stored.update(_load(tx, {u: set(v.key_days) for u, v in resent.items()}, lock))
+            for uuid, visit in resent.items():
                 del batch.visits[uuid]
                 batch.take(uuid, visit, batch.copies.pop(uuid))
         _update(tx, batch, new, zone)
@@ -95,46 +94,55 @@ def ingest(
     return IngestResult(len(records), len(new), len(records) - len(new) - len(refused), refused)
 
 
-def _load(tx: Any, uuids: set[str], lock: str) -> dict[str, Visit]:
-    """The stored visits among ``uuids``, with their tokens."""
+def _load(tx: Any, sent: dict[str, set[str]], lock: str) -> dict[str, Visit]:
+    """The stored visits among ``sent`` (UUID → every token the batch sent for it), with those
+    of their tokens the batch sent too: enough to compare each copy with them."""
     rows: list[tuple[Any, ...]] = []
-    tokens: dict[str, dict[str, str | None]] = {}
-    ordered = sorted(uuids)
+    ordered = sorted(sent)
     for start in range(0, len(ordered), CHUNK):
         part = ordered[start : start + CHUNK]
         marks = ", ".join("?" * len(part))
-        rows += tx.all(f"SELECT uuid, {_COLUMNS} FROM visits WHERE uuid IN ({marks}){lock}", part)
-        for uuid, token, key_day in tx.all(
-            f"SELECT visit_uuid, token, key_day FROM visit_tokens WHERE visit_uuid IN ({marks})",
+        rows += tx.all(
+            f"SELECT uuid, {_COLUMNS}, token_count FROM visits WHERE uuid IN ({marks}){lock}",
             part,
+        )
+    wanted = {(uuid, token) for uuid, *_ in rows for token in sent[uuid]}
+    tokens: dict[str, dict[str, str | None]] = {}
+    asked = sorted({token for _, token in wanted})  # a batch of new records asks for none
+    for start in range(0, len(asked), CHUNK):
+        part = asked[start : start + CHUNK]
+        marks = ", ".join("?" * len(part))
+        for uuid, token, key_day in tx.all(
+            f"SELECT visit_uuid, token, key_day FROM visit_tokens WHERE token IN ({marks})", part
         ):
-            tokens.setdefault(uuid, {})[token] = key_day
+            if (uuid, token) in wanted:
+                tokens.setdefault(uuid, {})[token] = key_day
     return {
         uuid: Visit(cp, kind, protocol, entered, left, bool(synced), bool(sensor),
-                    tokens.get(uuid, {}))
-        for uuid, cp, kind, protocol, entered, left, synced, sensor in rows
+                    tokens.get(uuid, {}), count)
+        for uuid, cp, kind, protocol, entered, left, synced, sensor, count in rows
     }  # fmt: skip
 
 
 def _insert(
     tx: Any, checkpoint: Checkpoint, fresh: dict[str, Visit], *, now: float, zone: ZoneInfo
 ) -> set[str]:
-    """Insert the visits not stored yet; returns the UUIDs this transaction stored."""
+    """Insert the visits whose UUID is not stored yet; returns the UUIDs this stored."""
     new: set[str] = set()
     items = list(fresh.items())
     for start in range(0, len(items), CHUNK):
         part = items[start : start + CHUNK]
-        marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(part))
+        marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(part))
         params: list[Any] = []
         for uuid, v in part:
             params += [
                 uuid, checkpoint.id, checkpoint.agency, checkpoint.door, v.kind, v.protocol,
                 v.entered_at, v.left_at, _local_day(v.entered_at, zone), int(v.clock_synced),
-                int(v.via_sensor), now,
+                int(v.via_sensor), v.token_count, now,
             ]  # fmt: skip
         rows = tx.all(
             "INSERT INTO visits (uuid, checkpoint_id, agency, door, kind, protocol,"
-            " entered_at, left_at, local_day, clock_synced, via_sensor, received_at)"
+            " entered_at, left_at, local_day, clock_synced, via_sensor, token_count, received_at)"
             f" VALUES {marks} ON CONFLICT (uuid) DO NOTHING RETURNING uuid",
             params,
         )
@@ -151,17 +159,18 @@ def _update(tx: Any, batch: _Batch, new: set[str], zone: ZoneInfo) -> None:
         before = batch.stored.get(uuid)
         if uuid in new or before is None:
             continue
-        if visit.times != before.times:
+        if visit.times != before.times or visit.token_count != before.token_count:
             entered, left, synced = visit.times
-            times.append((entered, left, _local_day(entered, zone), int(synced), uuid))
+            times.append((entered, left, _local_day(entered, zone), int(synced),
+                          visit.token_count, uuid))  # fmt: skip
         tokens += [
             (uuid, t, d) for t, d in visit.key_days.items()
             if t not in before.key_days or before.key_days[t] != d
         ]  # fmt: skip
     if times:
         tx.many(
-            "UPDATE visits SET entered_at = ?, left_at = ?, local_day = ?, clock_synced = ?"
-            " WHERE uuid = ?",
+            "UPDATE visits SET entered_at = ?, left_at = ?, local_day = ?, clock_synced = ?,"
+            " token_count = ? WHERE uuid = ?",
             times,
         )
     _add_tokens(tx, tokens)

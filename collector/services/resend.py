@@ -29,7 +29,10 @@ class Visit:
     left_at: float | None
     clock_synced: bool
     via_sensor: bool
-    key_days: dict[str, str | None]  # every token, with its key day when one is known
+    # Tokens with their key day when one is known: all of a record's; of a stored visit, those
+    # the copies compared with it share (read by ``(token, visit)``, the table's key).
+    key_days: dict[str, str | None]
+    token_count: int  # how many tokens it has in all
 
     @classmethod
     def of(cls, record: VisitRecord, checkpoint_id: str) -> Visit:
@@ -42,6 +45,7 @@ class Visit:
             clock_synced=record.clock_synced,
             via_sensor=record.via_sensor,
             key_days={t: record.key_days.get(t) for t in record.tokens},
+            token_count=len(set(record.tokens)),
         )
 
     @property
@@ -56,10 +60,10 @@ def conflict(stored: Visit, copy: Visit) -> str | None:
     for name in ("kind", "protocol", "via_sensor"):
         if getattr(copy, name) != getattr(stored, name):
             return f"stored with {name} {getattr(stored, name)!r}, sent {getattr(copy, name)!r}"
-    mine, theirs = stored.key_days.keys(), copy.key_days.keys()
-    if not (mine <= theirs or theirs <= mine):
+    common = stored.key_days.keys() & copy.key_days.keys()
+    if len(common) not in (stored.token_count, copy.token_count):
         return "its tokens are neither the stored ones nor a later copy's"
-    for token in mine & theirs:
+    for token in common:
         day, other = stored.key_days[token], copy.key_days[token]
         if day is not None and other is not None and day != other:
             return f"token {token} is stored with key day {day}, sent {other}"
@@ -75,16 +79,18 @@ def conflict(stored: Visit, copy: Visit) -> str | None:
 def merged(stored: Visit, copy: Visit) -> Visit:
     """``stored`` with what ``copy`` adds (``conflict(stored, copy)`` is None)."""
     key_days = dict(stored.key_days)
+    added = len(copy.key_days.keys() - key_days.keys())
     for token, day in copy.key_days.items():
         if key_days.get(token) is None:
             key_days[token] = day
+    count = stored.token_count + added
     if copy.clock_synced and not stored.clock_synced:
         # The corrected times replace the flagged ones, never the other way round.
         return replace(
             stored, entered_at=copy.entered_at, left_at=copy.left_at, clock_synced=True,
-            key_days=key_days,
+            key_days=key_days, token_count=count,
         )  # fmt: skip
     left_at = stored.left_at
     if left_at is None and copy.clock_synced == stored.clock_synced:
         left_at = copy.left_at  # the stay's end (a flagged copy's end is on the wrong clock)
-    return replace(stored, left_at=left_at, key_days=key_days)
+    return replace(stored, left_at=left_at, key_days=key_days, token_count=count)
