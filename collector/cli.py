@@ -22,11 +22,11 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from appliance.core.days import DEFAULT_TIMEZONE
-from appliance.errors import UsageError, run_command
+from appliance.errors import ServiceError, UsageError, run_command
 from collector.db import PostgresDatabase, SqliteDatabase, open_database
 from collector.services import auth, enrollment, report_files, reports
 from collector.services.base import iso
@@ -37,22 +37,41 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
+class Parser(argparse.ArgumentParser):
+    """Bad usage is one line naming the command and the argument, and exit 2 (argparse would
+    print its usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
 def duration(text: str) -> float:
-    """``7d``, ``12h``, ``30m``, ``90s`` or plain seconds."""
+    """``7d``, ``12h``, ``30m``, ``90s`` or plain seconds: a code's lifetime, 1 s to 366 days."""
     match = _DURATION.match(text.lower())
     if not match or float(match.group(1)) <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 7d, 12h or 30m")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if not 1 <= seconds <= enrollment.MAX_CODE_LIFETIME_S:
+        raise argparse.ArgumentTypeError(f"{text!r}: a code lasts from 1 s to 366 days")
+    return seconds
 
 
-def token_days(text: str) -> int:
+def _whole(text: str, low: int, high: int, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if not 1 <= value <= enrollment.MAX_TOKEN_DAYS:
-        raise argparse.ArgumentTypeError(f"{text!r}: give 1..{enrollment.MAX_TOKEN_DAYS} days")
+        value = low - 1
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{text!r}: give {what} {low}..{high}")
     return value
+
+
+def token_days(text: str) -> int:
+    return _whole(text, 1, enrollment.MAX_TOKEN_DAYS, "days")
+
+
+def port(text: str) -> int:
+    return _whole(text, 1, 65535, "a port")
 
 
 def day(text: str) -> date:
@@ -189,7 +208,16 @@ def cmd_tokens_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _days(args: argparse.Namespace) -> None:
+    """A range the service would refuse is bad usage, said before the database is opened."""
+    try:
+        reports.check_days(args.first, args.last)
+    except ServiceError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
+    _days(args)
     db = _database(args)
     try:
         rows = reports.adoption(db, args.first, args.last)
@@ -204,6 +232,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    _days(args)
     db = _database(args)
     try:
         rows = reports.entries(db, args.first, args.last)
@@ -253,7 +282,7 @@ def _with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def _add_serve(sub: Subparsers) -> None:
     p = _with_db(sub.add_parser("serve", help="run the collector (uvicorn)"))
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    p.add_argument("--port", type=int, default=8443, help="port (8443)")
+    p.add_argument("--port", type=port, default=8443, help="port (8443)")
     p.add_argument("--tls-cert", type=Path, metavar="F", help="server certificate chain (PEM)")
     p.add_argument("--tls-key", type=Path, metavar="F", help="its private key (PEM)")
     p.add_argument(
@@ -298,7 +327,11 @@ def _add_tokens(sub: Subparsers) -> None:
     q = _with_db(tokens.add_parser("create", help="print a new role token"))
     q.add_argument("--role", required=True, choices=auth.ROLES)
     q.add_argument("--label", help="who holds it")
-    q.add_argument("--days", type=int, help="lifetime in days (default: until revoked)")
+    q.add_argument(
+        "--days",
+        type=token_days,
+        help=f"lifetime, 1..{enrollment.MAX_TOKEN_DAYS} days (default: until revoked)",
+    )
     q.set_defaults(handler=cmd_tokens_create)
 
 
@@ -321,7 +354,7 @@ def _add_report_and_export(sub: Subparsers) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="checkpoint-collector",
         description="The provincial server of Checkpoint door units, and its admin commands.",
     )

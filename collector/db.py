@@ -92,7 +92,21 @@ SCHEMA_V2 = [
     "CREATE INDEX visit_tokens_rekeyed ON visit_tokens (visit_uuid) WHERE key_day IS NOT NULL",
 ]
 
-MIGRATIONS = [SCHEMA_V1, SCHEMA_V2]
+# How many records a unit sent that contradict the stored ones (the resend rule of
+# collector/services/resend.py): refused, and counted for the province's operators. A resent
+# record is compared with the stored one, tokens included: its tokens are looked up by the
+# table's key and ``token_count`` says whether the stored visit has others (an index by visit
+# would cost every insert a fifth of its speed; it is made only to count the existing rows).
+SCHEMA_V3 = [
+    "ALTER TABLE checkpoints ADD COLUMN refused_records BIGINT NOT NULL DEFAULT 0",
+    "ALTER TABLE visits ADD COLUMN token_count INTEGER NOT NULL DEFAULT 0",
+    "CREATE INDEX visit_tokens_counting ON visit_tokens (visit_uuid)",
+    "UPDATE visits SET token_count ="
+    " (SELECT count(*) FROM visit_tokens t WHERE t.visit_uuid = visits.uuid)",
+    "DROP INDEX visit_tokens_counting",
+]
+
+MIGRATIONS = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

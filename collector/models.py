@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -26,7 +27,11 @@ from appliance.records import (
     SENT_KINDS,
     UUID_PATTERN,
 )
-from collector.services.enrollment import DEFAULT_CODE_LIFETIME_S, MAX_CODE_LIFETIME_S
+from collector.services.enrollment import (
+    CHECKPOINT_ID_PATTERN,
+    DEFAULT_CODE_LIFETIME_S,
+    MAX_CODE_LIFETIME_S,
+)
 
 if TYPE_CHECKING:
     SentKind = str
@@ -35,7 +40,22 @@ else:
     SentKind = Literal[SENT_KINDS]
 
 Token = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+# Text without NUL (PostgreSQL and UTF-8 refuse it), as the schema says it and the server checks.
+NO_NUL = r"^[^\x00]*$"
+SOME_TEXT = r"^[^\x00]*[^\x00\s][^\x00]*$"  # and not only spaces
 EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(2099, 12, 31)  # an exposure check's first_day
+# Such a day as the schema states it (visits are dated 1970..2100; outside that a day cannot
+# match, and the derivation's dates would overflow).
+DAY_1970_2099 = r"^(19[7-9][0-9]|20[0-9][0-9])-[0-9]{2}-[0-9]{2}$"
+KeyDay = Annotated[date, Field(json_schema_extra={"pattern": DAY_1970_2099})]
+# What a record's kind implies, as JSON Schema says it (``VisitIn._consistent`` checks it).
+KIND_RULES: dict[str, Any] = {
+    "if": {"properties": {"kind": {"const": "app"}}},
+    "then": {"required": ["protocol"], "properties": {"protocol": {"type": "string"}}},
+    "else": {
+        "properties": {"protocol": {"type": "null"}, "tokens": {"maxItems": 0}},
+    },
+}
 
 
 def _printable(value: Any) -> Any:
@@ -53,6 +73,17 @@ def _printable(value: Any) -> Any:
     return value
 
 
+def _a_number(value: Any) -> Any:
+    # JSON's integers include 3.0 (lax int takes it), but a string or a boolean is no number.
+    if isinstance(value, str | bool):
+        raise ValueError("Input should be a valid integer (a JSON number)")
+    return value
+
+
+# An integer on the wire: a JSON number with no fraction, never "3" or true.
+WholeNumber = Annotated[int, BeforeValidator(_a_number)]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -62,10 +93,25 @@ class Strict(BaseModel):
         return _printable(value)
 
 
+class FieldError(Strict):
+    field: str = Field(description="where: `records[3].entered_at`, `body`, `from`…")
+    message: str
+
+
+class ErrorReply(Strict):
+    """Every refusal, whatever its status: one line that says what to do, and for a malformed
+    request (422) each field at fault (at most 20); empty otherwise."""
+
+    detail: str = Field(description="one line, for the unit's log or the person calling")
+    errors: list[FieldError] = Field(description="the fields at fault (422), else empty")
+
+
 class EnrollRequest(Strict):
-    code: str = Field(min_length=4, max_length=64, description="the one-time enrollment code")
-    hostname: str | None = Field(default=None, max_length=255)
-    software: str | None = Field(default=None, max_length=64)
+    code: str = Field(
+        min_length=4, max_length=64, pattern=NO_NUL, description="the one-time enrollment code"
+    )
+    hostname: str | None = Field(default=None, max_length=255, pattern=NO_NUL)
+    software: str | None = Field(default=None, max_length=64, pattern=NO_NUL)
 
 
 class EnrollReply(Strict):
@@ -83,19 +129,28 @@ class EnrollReply(Strict):
 class VisitIn(Strict):
     """One entry at the door. App entries carry tokens (HMACs), never an identifier."""
 
+    model_config = ConfigDict(json_schema_extra=KIND_RULES)
+
     uuid: str = Field(pattern=UUID_PATTERN)
     kind: SentKind
     protocol: str | None = Field(default=None, pattern=r"^[a-z0-9-]{1,32}$")
-    entered_at: float = Field(ge=0, le=LATEST_TIMESTAMP, description="UNIX seconds, UTC")
-    left_at: float | None = Field(default=None, ge=0, le=LATEST_TIMESTAMP)
-    clock_synced: bool = True
-    via_sensor: bool = False
+    entered_at: float = Field(
+        strict=True, ge=0, le=LATEST_TIMESTAMP, description="UNIX seconds, UTC"
+    )
+    left_at: float | None = Field(
+        default=None, strict=True, ge=0, le=LATEST_TIMESTAMP,
+        description="UNIX seconds, UTC: not before entered_at",
+    )  # fmt: skip
+    clock_synced: bool = Field(default=True, strict=True)
+    via_sensor: bool = Field(default=False, strict=True)
     tokens: list[Token] = Field(default_factory=list, max_length=MAX_TOKENS_PER_RECORD)
-    key_days: dict[Token, date] = Field(
+    key_days: dict[Token, KeyDay] = Field(
         default_factory=dict,
         max_length=MAX_TOKENS_PER_RECORD,
         description="for tokens made before the unit's clock was synchronised: the UTC day whose"
-        " key made the token, when its corrected time is on another day (absent: its day)",
+        " key made the token, when its corrected time is on another day (absent: its day);"
+        " only tokens the record carries",
+        json_schema_extra={"additionalProperties": False},
     )
 
     @model_validator(mode="after")
@@ -119,11 +174,23 @@ class VisitBatch(Strict):
     records: list[VisitIn] = Field(max_length=MAX_RECORDS_PER_BATCH)
 
 
+class RefusedRecord(Strict):
+    uuid: str
+    reason: str = Field(description="one line: what the copy contradicts in the stored record")
+
+
 class IngestReply(Strict):
     received: int
     new: int = Field(description="records stored for the first time")
     duplicates: int = Field(
-        description="records already stored (a retried batch): not stored again"
+        description="copies of records already stored (a retried batch, a stay's end, a later"
+        " token, corrected times): merged by the resend rule, never stored twice"
+    )
+    refused: list[RefusedRecord] = Field(
+        default_factory=list,
+        description="copies that contradict the stored record (another kind, other times,"
+        " tokens that are not a later copy's, another checkpoint's UUID): not stored, the stored"
+        " record unchanged; the unit keeps them aside and stops sending them",
     )
 
 
@@ -138,8 +205,10 @@ class HeartbeatRequest(Strict):
     health: dict[str, Any] = Field(
         default_factory=dict, description="the unit's health: scanner, beacon, clock, backlog…"
     )
-    acked_alerts: list[str] = Field(default_factory=list, max_length=1000)
-    hostname: str | None = Field(default=None, max_length=255)
+    acked_alerts: list[Annotated[str, StringConstraints(max_length=64, pattern=NO_NUL)]] = Field(
+        default_factory=list, max_length=1000
+    )
+    hostname: str | None = Field(default=None, max_length=255, pattern=NO_NUL)
 
 
 class Alert(Strict):
@@ -155,10 +224,12 @@ class HeartbeatReply(Strict):
 
 
 class CodeRequest(Strict):
-    agency: str = Field(min_length=1, max_length=200)
-    door: str = Field(min_length=1, max_length=200)
-    checkpoint_id: str | None = Field(default=None, max_length=64)
-    expires_in_s: float = Field(default=DEFAULT_CODE_LIFETIME_S, gt=0, le=MAX_CODE_LIFETIME_S)
+    agency: str = Field(max_length=200, pattern=SOME_TEXT)
+    door: str = Field(max_length=200, pattern=SOME_TEXT)
+    checkpoint_id: str | None = Field(default=None, pattern=CHECKPOINT_ID_PATTERN)
+    expires_in_s: float = Field(
+        default=DEFAULT_CODE_LIFETIME_S, strict=True, gt=0, le=MAX_CODE_LIFETIME_S
+    )
 
 
 class CodeReply(Strict):
@@ -169,40 +240,37 @@ class CodeReply(Strict):
     expires_at: str
 
 
-class ExposureRequest(Strict):
-    """A confirmed case's published key, as the health authority received it."""
+# The last GAEN interval before 2100 (ten-minute intervals of UNIX time).
+LAST_INTERVAL = int(LATEST_TIMESTAMP // 600) - 1
 
-    protocol: Literal["bluezone", "gaen"]
+
+class BluezoneCase(Strict):
+    """A confirmed Bluezone case's published daily key and its UTC day."""
+
+    protocol: Literal["bluezone"]
     key: str = Field(
-        pattern=r"^[0-9A-Fa-f]+$",
-        max_length=64,
-        description="Bluezone: the 32-byte daily key; GAEN: the 16-byte TEK (hex)",
+        pattern=r"^[0-9A-Fa-f]{64}$", description="the 32-byte daily key (64 hex digits)"
     )
-    first_day: date | None = Field(default=None, description="Bluezone: the daily key's UTC day")
-    days: int = Field(default=1, ge=1, le=60, description="Bluezone: how many days to derive")
-    interval: int | None = Field(
-        default=None, ge=0, description="GAEN: the TEK's rolling start interval number"
-    )
+    first_day: date = Field(
+        ge=EARLIEST_DAY, le=LATEST_DAY, json_schema_extra={"pattern": DAY_1970_2099},
+        description="the daily key's UTC day (1970-01-01..2099-12-31)",
+    )  # fmt: skip
+    days: WholeNumber = Field(default=1, ge=1, le=60, description="how many days to derive")
 
-    @model_validator(mode="after")
-    def _complete(self) -> ExposureRequest:
-        if self.protocol == "bluezone":
-            if self.first_day is None:
-                raise ValueError("a Bluezone key needs first_day")
-            if len(self.key) != 64:
-                raise ValueError("a Bluezone daily key is 32 bytes (64 hex digits)")
-            # Visits are dated 1970..2100 (VisitIn); outside that a day cannot match, and the
-            # derivation's dates would overflow (a 500) near year 1 or 9999.
-            if not EARLIEST_DAY <= self.first_day <= LATEST_DAY:
-                raise ValueError(f"first_day must be between {EARLIEST_DAY} and {LATEST_DAY}")
-        else:
-            if self.interval is None:
-                raise ValueError("a GAEN key needs interval, its rolling start interval number")
-            if self.interval * 600 >= LATEST_TIMESTAMP:
-                raise ValueError("interval is past 2100: give the TEK's rolling start interval")
-            if len(self.key) != 32:
-                raise ValueError("a GAEN TEK is 16 bytes (32 hex digits)")
-        return self
+
+class GaenCase(Strict):
+    """A confirmed GAEN case's published Temporary Exposure Key."""
+
+    protocol: Literal["gaen"]
+    key: str = Field(pattern=r"^[0-9A-Fa-f]{32}$", description="the 16-byte TEK (32 hex digits)")
+    interval: WholeNumber = Field(
+        ge=0, le=LAST_INTERVAL,
+        description="the TEK's rolling start interval number (before 2100)",
+    )  # fmt: skip
+
+
+# The exposure check's request, one shape per protocol (``protocol`` tells which).
+ExposureRequest = Annotated[BluezoneCase | GaenCase, Field(discriminator="protocol")]
 
 
 class ExposureReply(Strict):

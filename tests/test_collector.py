@@ -36,7 +36,14 @@ from appliance.protocols import bluezone_keys, gaen_keys
 from appliance.store import VisitLog
 from appliance.store.outbox import Outbox
 from collector.api.routing import MAX_INFLATED
-from collector.db import SCHEMA_V1, PostgresDatabase, SqliteDatabase, migrate, open_database
+from collector.db import (
+    SCHEMA_V1,
+    SCHEMA_VERSION,
+    PostgresDatabase,
+    SqliteDatabase,
+    migrate,
+    open_database,
+)
 from collector.services import auth, enrollment
 from tests.builders import record_keyed_before_sync
 from tests.collector_harness import Collector, collector, database_url, postgres_server, tls  # noqa: F401
@@ -295,29 +302,41 @@ def test_ingest_is_idempotent_and_merges_resent_records(collector: Collector, sq
         visit("manual", t0 + 30),
         visit("app", t0 + 40, protocol="gaen", tokens_=["cc" * 16]),
     ]
-    assert sent_ok(collector, token, batch) == {"received": 4, "new": 4, "duplicates": 0}
+    assert sent_ok(collector, token, batch) == {
+        "received": 4, "new": 4, "duplicates": 0, "refused": [],
+    }  # fmt: skip
     assert sql.counts() == (4, 3)
 
-    assert sent_ok(collector, token, batch) == {"received": 4, "new": 0, "duplicates": 4}
+    assert sent_ok(collector, token, batch) == {
+        "received": 4, "new": 0, "duplicates": 4, "refused": [],
+    }  # fmt: skip
     assert sql.counts() == (4, 3)
 
     fresh = [visit("no_app", t0 + 50), visit("app", t0 + 60, tokens_=["dd" * 16])]
     half = [batch[0], fresh[0], batch[1], fresh[1]]
-    assert sent_ok(collector, token, half) == {"received": 4, "new": 2, "duplicates": 2}
+    assert sent_ok(collector, token, half) == {
+        "received": 4, "new": 2, "duplicates": 2, "refused": [],
+    }  # fmt: skip
     assert sql.counts() == (6, 4)
 
     # The open stay ends, and a later rotation added a token: merged, counted as a duplicate.
     resent = {**batch[3], "left_at": t0 + 900, "tokens": ["cc" * 16, "ee" * 16]}
-    assert sent_ok(collector, token, [resent]) == {"received": 1, "new": 0, "duplicates": 1}
+    assert sent_ok(collector, token, [resent]) == {
+        "received": 1, "new": 0, "duplicates": 1, "refused": [],
+    }  # fmt: skip
     row = sql.rows("SELECT left_at, kind, protocol FROM visits WHERE uuid = ?", (resent["uuid"],))
     assert row == [(t0 + 900, "app", "gaen")]
     merged = sql.rows("SELECT token FROM visit_tokens WHERE visit_uuid = ?", (resent["uuid"],))
     assert sorted(r[0] for r in merged) == ["cc" * 16, "ee" * 16]
     assert sql.counts() == (6, 5)
 
-    # A known end is not moved by a later copy.
+    # A known end is not moved by a later copy: that copy contradicts the record, refused.
     moved = {**batch[0], "left_at": t0 + 5000}
-    assert sent_ok(collector, token, [moved]) == {"received": 1, "new": 0, "duplicates": 1}
+    assert sent_ok(collector, token, [moved]) == {
+        "received": 1, "new": 0, "duplicates": 0,
+        "refused": [{"uuid": moved["uuid"], "reason": f"stored with left_at {t0 + 300}, sent"
+                     f" {t0 + 5000}"}],
+    }  # fmt: skip
     assert sql.rows("SELECT left_at FROM visits WHERE uuid = ?", (batch[0]["uuid"],)) == [
         (t0 + 300,)
     ]
@@ -325,17 +344,19 @@ def test_ingest_is_idempotent_and_merges_resent_records(collector: Collector, sq
     # The same UUID twice within one batch is stored once.
     twice = visit("no_app", t0 + 70)
     assert sent_ok(collector, token, [twice, dict(twice)]) == {
-        "received": 2,
-        "new": 1,
-        "duplicates": 1,
-    }
+        "received": 2, "new": 1, "duplicates": 1, "refused": [],
+    }  # fmt: skip
     assert sql.rows("SELECT count(*) FROM visits WHERE uuid = ?", (twice["uuid"],)) == [(1,)]
     assert sql.counts() == (7, 5)
 
     # Another unit cannot end or add tokens to this unit's record by sending its UUID.
     other = enroll_as(collector, sql, "Sở Y tế", "Cửa sau")["token"]
     hijack = {**batch[3], "uuid": fresh[1]["uuid"], "left_at": t0 + 99, "tokens": ["ff" * 16]}
-    assert sent_ok(collector, other, [hijack]) == {"received": 1, "new": 0, "duplicates": 1}
+    assert sent_ok(collector, other, [hijack]) == {
+        "received": 1, "new": 0, "duplicates": 0,
+        "refused": [{"uuid": hijack["uuid"],
+                     "reason": "this uuid is stored for another checkpoint"}],
+    }  # fmt: skip
     assert sql.rows("SELECT left_at FROM visits WHERE uuid = ?", (fresh[1]["uuid"],)) == [(None,)]
     assert sql.counts() == (7, 5)
 
@@ -381,19 +402,23 @@ def test_a_resent_record_with_its_clock_corrected_takes_the_true_time(
     # Corrected on the device and sent again: the true times replace the flagged ones.
     corrected = {**first, "entered_at": true, "left_at": true + 300, "clock_synced": True,
                  "tokens": ["aa" * 16, "bb" * 16]}  # fmt: skip
-    assert sent_ok(collector, token, [corrected]) == {"received": 1, "new": 0, "duplicates": 1}
+    assert sent_ok(collector, token, [corrected]) == {
+        "received": 1, "new": 0, "duplicates": 1, "refused": [],
+    }  # fmt: skip
     assert stored(first) == [(true, true + 300, "2025-03-10", 1)]
     merged = sql.rows("SELECT token FROM visit_tokens WHERE visit_uuid = ?", (first["uuid"],))
     assert sorted(r[0] for r in merged) == ["aa" * 16, "bb" * 16]
-    # A synchronised time is never moved again, and a stale flagged copy changes nothing.
-    for later in ({**corrected, "entered_at": true + 999, "left_at": true + 999},
-                  {**first, "clock_synced": False}):  # fmt: skip
-        assert sent_ok(collector, token, [later])["duplicates"] == 1
-        assert stored(first) == [(true, true + 300, "2025-03-10", 1)]
+    # A synchronised time is never moved again (such a copy is refused), and a stale flagged
+    # copy changes nothing.
+    moved = {**corrected, "entered_at": true + 999, "left_at": true + 999}
+    assert [r["uuid"] for r in sent_ok(collector, token, [moved])["refused"]] == [first["uuid"]]
+    assert stored(first) == [(true, true + 300, "2025-03-10", 1)]
+    assert sent_ok(collector, token, [{**first, "clock_synced": False}])["duplicates"] == 1
+    assert stored(first) == [(true, true + 300, "2025-03-10", 1)]
     # Another unit cannot move this unit's flagged record by sending its UUID.
     intruder = enroll_as(collector, sql, "Sở Y tế", "Cửa sau")["token"]
     hijack = {**other, "entered_at": true, "clock_synced": True}
-    assert sent_ok(collector, intruder, [hijack])["duplicates"] == 1
+    assert sent_ok(collector, intruder, [hijack])["refused"][0]["uuid"] == other["uuid"]
     assert stored(other) == [(wrong + 60, None, "2025-03-07", 0)]
 
 
@@ -464,7 +489,12 @@ def test_a_collector_database_of_the_first_schema_migrates(tmp_path: Path) -> No
             assert tx.all("SELECT token, visit_uuid, key_day FROM visit_tokens") == [
                 ("aa" * 16, "v", None)
             ]
-            assert tx.one("SELECT value FROM meta WHERE key = 'schema_version'") == ("2",)
+            version = tx.one("SELECT value FROM meta WHERE key = 'schema_version'")
+            assert version == (str(SCHEMA_VERSION),)
+            # Counted for the resend rule, and the index that counted them is gone again.
+            assert tx.all("SELECT uuid, token_count FROM visits") == [("v", 1)]
+            assert tx.one("SELECT refused_records FROM checkpoints") == (0,)
+            assert tx.all("SELECT name FROM sqlite_master WHERE name LIKE '%counting'") == []
     finally:
         db.close()
     assert migrate(open_database(str(path))) == 0
@@ -605,7 +635,9 @@ def test_ingest_rejects_malformed_batches_whole(collector: Collector, sql: Sql) 
 
     # Exactly 5000 records is a full batch, not an error, and the server still works.
     full = [visit("no_app", t0 + i) for i in range(5000)]
-    assert sent_ok(collector, token, full) == {"received": 5000, "new": 5000, "duplicates": 0}
+    assert sent_ok(collector, token, full) == {
+        "received": 5000, "new": 5000, "duplicates": 0, "refused": [],
+    }  # fmt: skip
     assert sql.counts() == (before[0] + 5000, before[1])
 
 
@@ -1140,12 +1172,12 @@ def test_exposure_check_gaen_and_bad_requests(collector: Collector, sql: Sql) ->
     assert other_day.json() == {"matches": [], "checkpoints_alerted": 0}
 
     bad: list[tuple[dict[str, Any], str]] = [
-        ({"protocol": "bluezone", "key": "ab" * 31, "first_day": "2025-03-10"}, "32 bytes"),
+        ({"protocol": "bluezone", "key": "ab" * 31, "first_day": "2025-03-10"}, "bluezone.key"),
         ({"protocol": "bluezone", "key": "ab" * 32}, "first_day"),
         ({"protocol": "bluezone", "key": "zz" * 32, "first_day": "2025-03-10"}, "key"),
         ({"protocol": "bluezone", "key": "ab" * 32, "first_day": "10/03/2025"}, "first_day"),
         ({"protocol": "bluezone", "key": "ab" * 32, "first_day": "2025-03-10", "days": 61}, "days"),
-        ({"protocol": "gaen", "key": "ab" * 15, "interval": start}, "16 bytes"),
+        ({"protocol": "gaen", "key": "ab" * 15, "interval": start}, "gaen.key"),
         ({"protocol": "gaen", "key": "ab" * 16}, "interval"),
         ({"protocol": "gaen", "key": "ab" * 16, "interval": -1}, "interval"),
         ({"protocol": "gaen", "key": "ab" * 16, "interval": 2**32}, "interval"),

@@ -157,11 +157,16 @@ class CollectorClient:
             raise Transient("the collector's reply is not the protocol's")
         return dict(reply)
 
-    def send_visits(self, records: list[dict[str, Any]]) -> dict[str, int]:
+    def send_visits(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """The collector's counts, and ``refused``: {uuid: reason} for each record it refused
+        as contradicting what it stored (a collector older than that list sends none)."""
         reply = self._post("/v1/visits", {"records": records}, compress=True)
         try:
-            result = {k: int(reply[k]) for k in ("received", "new", "duplicates")}
-        except (KeyError, TypeError, ValueError):
+            result: dict[str, Any] = {k: int(reply[k]) for k in ("received", "new", "duplicates")}
+            result["refused"] = {
+                str(item["uuid"]): str(item["reason"]) for item in reply.get("refused", [])
+            }
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise Transient("the collector's reply to a batch is not the protocol's") from None
         if result["received"] != len(records):
             raise Transient(

@@ -207,8 +207,17 @@ class Uploader:
             self.outbox.mark_rejected(batch[0], str(exc))
             result.rejected += 1
             return
-        self.outbox.mark_synced(batch, self.clock.wall())
-        result.sent += len(batch)
+        refused: dict[str, str] = reply["refused"]
+        for record in batch:
+            if record.uuid in refused:
+                # It contradicts what the collector stored: sending it again changes nothing.
+                reason = f"the collector refuses this record: {refused[record.uuid]}"
+                log.warning("collector refuses record %s: %s", record.uuid, refused[record.uuid])
+                self.outbox.mark_rejected(record, reason)
+        accepted = [r for r in batch if r.uuid not in refused]
+        self.outbox.mark_synced(accepted, self.clock.wall())
+        result.rejected += len(batch) - len(accepted)
+        result.sent += len(accepted)
         result.new += reply["new"]
         result.duplicates += reply["duplicates"]
 

@@ -1,8 +1,9 @@
 """The collector's HTTP API (FastAPI). ``/openapi.json`` is the sync protocol's specification.
 
-Every refusal is a JSON ``{"detail": "one line"}`` with a 4xx status that says what to do; a
-database that is down is a 503 with ``Retry-After`` (the device backs off and retries); a
-malformed record is a 422 naming the record and the field, never a 500 (``errors.py``).
+Every refusal is a JSON ``ErrorReply``, ``{"detail": "one line", "errors": [...]}``, with a 4xx
+status that says what to do and is documented on its route; a database that is down is a 503
+with ``Retry-After`` (the device backs off and retries); a malformed record is a 422 naming the
+record and the field, never a 500 (``errors.py``).
 Authentication is a dependency of each route (``deps.py``), checked by the route class before
 the body is read (``routing.py``).
 """

@@ -1,21 +1,62 @@
-"""Every refusal the API answers, mapped once for all routes: a ``ServiceError`` is its status
-and one line; a malformed request is a 422 naming the field; a body the collector cannot read
-is its ``BodyError`` status; a database that is down is a 503 with ``Retry-After`` (the unit
-backs off and retries); two requests racing for one row is a 409 for the loser."""
+"""Every refusal the API answers, mapped once for all routes and documented once: a
+``ServiceError`` is its status and one line; a malformed request is a 422 naming the field; a
+body the collector cannot read is its ``BodyError`` status; a database that is down is a 503
+with ``Retry-After`` (the unit backs off and retries); two requests racing for one row is a 409
+for the loser. Each is an ``ErrorReply`` (``models.py``), and ``refusals(...)`` puts the
+statuses a route can answer into its OpenAPI ``responses``."""
 
 from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from appliance.errors import BodyError, DatabaseError, ServiceError
+from collector.models import ErrorReply
 
 log = logging.getLogger("collector")
+
+# What each refusal means, as the OpenAPI document says it.
+MEANINGS: dict[int, str] = {
+    400: "the body is not valid gzip, or is truncated",
+    401: "no bearer token, or one that is unknown, expired or revoked: enroll again, or ask"
+    " for a role token",
+    403: "a token of another role (or a door unit's) for this route; for enrollment, an"
+    " unknown code",
+    409: "a concurrent request changed this (retry), or the checkpoint ID is already enrolled",
+    410: "the enrollment code was already used or has expired: ask for a new one",
+    413: "the body is over 8 MiB, or inflates past 32 MiB (send smaller batches); a health"
+    " report over 64 KiB",
+    415: "a Content-Encoding other than gzip or identity",
+    422: "a malformed request: `detail` names the first field at fault, `errors` lists them",
+    503: "the database does not answer (retry after `Retry-After` seconds), or the collector"
+    " lacks what the route needs (the province key)",
+}
+RETRY_AFTER = {
+    "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "string"}}
+}
+
+
+def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route that may answer these refusals (and always a 503)."""
+    documented: dict[int | str, dict[str, Any]] = {}
+    for status in sorted({*statuses, 503}):
+        documented[status] = {"model": ErrorReply, "description": MEANINGS[status]}
+    documented[503]["headers"] = RETRY_AFTER
+    return documented
+
+
+def reply(status: int, detail: str, *, errors: list[dict[str, str]] | None = None,
+          headers: Mapping[str, str] | None = None) -> JSONResponse:  # fmt: skip
+    """A refusal in the one shape every refusal has."""
+    body = ErrorReply.model_validate({"detail": detail, "errors": errors or []})
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
 def install(app: FastAPI) -> None:
@@ -24,6 +65,7 @@ def install(app: FastAPI) -> None:
     app.exception_handler(RequestValidationError)(invalid)
     app.exception_handler(BodyError)(unreadable)
     app.exception_handler(DatabaseError)(unavailable)
+    app.exception_handler(HTTPException)(not_here)
     conflicts, failures = _driver_errors()
     for conflict in conflicts:
         app.exception_handler(conflict)(raced)
@@ -54,7 +96,12 @@ async def refused(request: Request, exc: ServiceError) -> JSONResponse:
     client = request.client.host if request.client else "?"
     log.log(level, "refused %s %s from %s: %s %s", request.method, request.url.path, client,
             exc.status, exc)  # fmt: skip
-    return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
+    return reply(exc.status, str(exc), headers=headers)
+
+
+async def not_here(request: Request, exc: HTTPException) -> JSONResponse:
+    # Starlette's own refusals (no such route, another method) in the same shape.
+    return reply(exc.status_code, str(exc.detail), headers=exc.headers)
 
 
 async def raced(request: Request, exc: Exception) -> JSONResponse:
@@ -78,27 +125,26 @@ def _field(loc: tuple[Any, ...]) -> str:
 async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
-        return JSONResponse({"detail": "body: not valid JSON", "errors": []}, status_code=422)
+        return reply(422, "body: not valid JSON")
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
     message = f"{_field(tuple(first.get('loc', ())))}: {first.get('msg', 'invalid')}"
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more)"
-    detail = [
-        {"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg")} for e in errors[:20]
+    fields = [
+        {"field": _field(tuple(e.get("loc", ()))), "message": str(e.get("msg"))}
+        for e in errors[:20]
     ]
-    return JSONResponse({"detail": message, "errors": detail}, status_code=422)
+    return reply(422, message, errors=fields)
 
 
 async def unreadable(request: Request, exc: BodyError) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+    return reply(exc.status, str(exc))
 
 
 async def unavailable(request: Request, exc: DatabaseError) -> JSONResponse:
     log.error("database: %s", exc)
-    return JSONResponse(
-        {"detail": "the collector's database is unavailable; retry later"},
-        status_code=503,
-        headers={"Retry-After": "30"},
+    return reply(
+        503, "the collector's database is unavailable; retry later", headers={"Retry-After": "30"}
     )
 
 

@@ -17,11 +17,13 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from appliance.errors import BodyError
+from collector.api import errors
 from collector.api.deps import authenticators
 
 MAX_BODY: Final = 8 * 1024 * 1024  # compressed, as sent
 MAX_INFLATED: Final = 32 * 1024 * 1024  # after gzip: a small bomb must not fill the server's memory
 BODY_METHODS: Final = ("POST", "PUT", "PATCH")
+ENCODINGS: Final = ("gzip", "identity")
 
 
 class GzipRequest(Request):
@@ -48,7 +50,10 @@ class GzipRequest(Request):
 
 
 def _decoded(raw: bytes, content_encoding: str | None) -> bytes:
-    encoding = (content_encoding or "identity").strip().lower()
+    encoding = "identity" if content_encoding is None else content_encoding
+    if encoding not in ENCODINGS:
+        # Exactly the document's enum: a value it does not list is refused, not guessed at.
+        raise BodyError(415, f"Content-Encoding {encoding!r} is not supported (use gzip)")
     if encoding == "gzip":
         inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
         try:
@@ -59,17 +64,30 @@ def _decoded(raw: bytes, content_encoding: str | None) -> bytes:
             raise BodyError(413, f"request body inflates past {MAX_INFLATED} bytes")
         if not inflater.eof:
             raise BodyError(400, "request body is truncated gzip")
-    elif encoding not in ("identity", ""):
-        raise BodyError(415, f"Content-Encoding {encoding!r} is not supported (use gzip)")
     return raw
 
 
 def _no_credentials() -> JSONResponse:
-    return JSONResponse(
-        {"detail": "no bearer token: enroll the unit, or ask for a role token"},
-        status_code=401,
+    return errors.reply(
+        401,
+        "no bearer token: enroll the unit, or ask for a role token",
         headers={"WWW-Authenticate": "Bearer"},
     )
+
+
+# The body routes' ``openapi_extra``: the header ``_decoded`` takes, exactly these values.
+CONTENT_ENCODING: Final[dict[str, Any]] = {
+    "parameters": [
+        {
+            "name": "Content-Encoding",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "enum": list(ENCODINGS)},
+            "description": "gzip, as units send their batches (at most 8 MiB compressed and 32"
+            " MiB inflated), or identity; any other value is refused with 415",
+        }
+    ]
+}
 
 
 class GzipRoute(APIRoute):

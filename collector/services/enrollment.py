@@ -3,6 +3,7 @@ checkpoint ID and device token; a re-enrollment code gives an enrolled unit a ne
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any, Final
@@ -17,6 +18,8 @@ DEFAULT_TOKEN_DAYS: Final = 730
 MAX_TOKEN_DAYS: Final = 3650
 DEFAULT_CODE_LIFETIME_S: Final = 7 * 86400  # a week: time to carry the code to the door
 MAX_CODE_LIFETIME_S: Final = 366 * 86400
+# A checkpoint ID an administrator chooses (`TQ-STTTT-01`); generated ones are `CP-` and 8 more.
+CHECKPOINT_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
 def normalise_code(text: str) -> str:
@@ -65,8 +68,10 @@ def create_code(
         raise ServiceError(422, f"token_days must be 1..{MAX_TOKEN_DAYS}")
     if checkpoint_id is not None:
         checkpoint_id = checkpoint_id.strip()
-        if not checkpoint_id or len(checkpoint_id) > 64 or not checkpoint_id.isprintable():
-            raise ServiceError(422, f"checkpoint ID {checkpoint_id!r} is not usable")
+        if not re.fullmatch(CHECKPOINT_ID_PATTERN, checkpoint_id):
+            raise ServiceError(
+                422, f"checkpoint ID {checkpoint_id!r}: use letters, digits, '.', '_', '-' (64)"
+            )
     raw = _new_code()
     expires_at = now + expires_s
     with db.transaction(write=True) as tx:

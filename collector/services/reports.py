@@ -95,7 +95,7 @@ def units(db: Db) -> list[dict[str, Any]]:
             "SELECT c.id, c.agency, c.door, c.last_seen_at, c.token_expires_at,"
             " (SELECT count(*) FROM visits v WHERE v.checkpoint_id = c.id),"
             " (SELECT count(*) FROM alerts a WHERE a.checkpoint_id = c.id"
-            "  AND a.acked_at IS NULL)"
+            "  AND a.acked_at IS NULL), c.refused_records"
             " FROM checkpoints c ORDER BY c.agency, c.door, c.id"
         )
     return [
@@ -107,6 +107,7 @@ def units(db: Db) -> list[dict[str, Any]]:
             "token_expires_at": iso(expires),
             "visits": int(visits),
             "pending_alerts": int(alerts),
+            "refused_records": int(refused),
         }
-        for cp, agency, door, seen, expires, visits, alerts in rows
+        for cp, agency, door, seen, expires, visits, alerts, refused in rows
     ]

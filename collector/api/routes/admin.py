@@ -9,7 +9,8 @@ from fastapi import APIRouter
 
 from collector import models
 from collector.api.deps import AppSettings, require_role
-from collector.api.routing import GzipRoute
+from collector.api.errors import refusals
+from collector.api.routing import CONTENT_ENCODING, GzipRoute
 from collector.services import enrollment
 from collector.services.base import iso
 
@@ -17,7 +18,11 @@ router = APIRouter(route_class=GzipRoute, tags=["admin"])
 
 
 @router.post(
-    "/v1/admin/codes", response_model=models.CodeReply, dependencies=[require_role("admin")]
+    "/v1/admin/codes",
+    response_model=models.CodeReply,
+    dependencies=[require_role("admin")],
+    responses=refusals(400, 401, 403, 409, 413, 415, 422),
+    openapi_extra=CONTENT_ENCODING,
 )
 def create_code(body: models.CodeRequest, settings: AppSettings) -> dict[str, Any]:
     """A one-time enrollment code for a door (provisioning asks for one per unit)."""

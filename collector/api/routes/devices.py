@@ -13,7 +13,8 @@ from appliance.errors import ServiceError
 from appliance.records import VisitRecord
 from collector import models
 from collector.api.deps import AppSettings, CurrentUnit
-from collector.api.routing import GzipRoute
+from collector.api.errors import refusals
+from collector.api.routing import CONTENT_ENCODING, GzipRoute
 from collector.services import alerts, enrollment, ingest
 from collector.services.base import iso
 
@@ -23,7 +24,12 @@ MAX_HEALTH_BYTES = 64 * 1024  # a health report is a few hundred bytes; more is 
 router = APIRouter(route_class=GzipRoute, tags=["device"])
 
 
-@router.post("/v1/enroll", response_model=models.EnrollReply)
+@router.post(
+    "/v1/enroll",
+    response_model=models.EnrollReply,
+    responses=refusals(400, 403, 409, 410, 413, 415, 422),
+    openapi_extra=CONTENT_ENCODING,
+)
 def enroll(body: models.EnrollRequest, settings: AppSettings) -> dict[str, Any]:
     """Exchange a one-time enrollment code for the unit's ID and bearer token."""
     result = enrollment.enroll(settings.db, body.code, now=settings.clock(), hostname=body.hostname)
@@ -42,20 +48,12 @@ def enroll(body: models.EnrollRequest, settings: AppSettings) -> dict[str, Any]:
 @router.post(
     "/v1/visits",
     response_model=models.IngestReply,
-    openapi_extra={
-        "parameters": [
-            {
-                "name": "Content-Encoding",
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string", "enum": ["gzip", "identity"]},
-                "description": "gzip is expected; the body may be up to 8 MiB compressed",
-            }
-        ]
-    },
+    responses=refusals(400, 401, 413, 415, 422),
+    openapi_extra=CONTENT_ENCODING,
 )
-def visits(body: models.VisitBatch, unit: CurrentUnit, settings: AppSettings) -> dict[str, int]:
-    """Store a batch of visits. Idempotent: a UUID already stored counts as a duplicate."""
+def visits(body: models.VisitBatch, unit: CurrentUnit, settings: AppSettings) -> dict[str, Any]:
+    """Store a batch of visits. Idempotent: a UUID already stored counts as a duplicate, and a
+    copy that contradicts it is refused (listed in ``refused``), the stored record unchanged."""
     records = [
         VisitRecord(
             uuid=r.uuid,
@@ -71,10 +69,20 @@ def visits(body: models.VisitBatch, unit: CurrentUnit, settings: AppSettings) ->
         for r in body.records
     ]
     result = ingest.ingest(settings.db, unit, records, now=settings.clock(), zone=settings.zone)
-    return {"received": result.received, "new": result.new, "duplicates": result.duplicates}
+    if result.refused:
+        log.warning(
+            "refused %d record(s) from %s that contradict the stored ones, first %s: %s",
+            len(result.refused), unit.id, result.refused[0].uuid, result.refused[0].reason,
+        )  # fmt: skip
+    return {
+        "received": result.received,
+        "new": result.new,
+        "duplicates": result.duplicates,
+        "refused": [{"uuid": r.uuid, "reason": r.reason} for r in result.refused],
+    }
 
 
-@router.get("/v1/device", response_model=models.DeviceReply)
+@router.get("/v1/device", response_model=models.DeviceReply, responses=refusals(401))
 def whoami(unit: CurrentUnit) -> dict[str, Any]:
     """Who this token belongs to and until when (for `checkpoint doctor`); changes nothing."""
     return {
@@ -85,7 +93,12 @@ def whoami(unit: CurrentUnit) -> dict[str, Any]:
     }
 
 
-@router.post("/v1/heartbeat", response_model=models.HeartbeatReply)
+@router.post(
+    "/v1/heartbeat",
+    response_model=models.HeartbeatReply,
+    responses=refusals(400, 401, 413, 415, 422),
+    openapi_extra=CONTENT_ENCODING,
+)
 def heartbeat(
     body: models.HeartbeatRequest, unit: CurrentUnit, settings: AppSettings
 ) -> dict[str, Any]:

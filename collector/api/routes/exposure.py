@@ -10,18 +10,17 @@ from appliance.core.exposure import BluezoneCase, Case, GaenCase
 from appliance.errors import ServiceError
 from collector import models
 from collector.api.deps import AppSettings, require_role
-from collector.api.routing import GzipRoute
+from collector.api.errors import refusals
+from collector.api.routing import CONTENT_ENCODING, GzipRoute
 from collector.services.exposure import exposure_check
 
 router = APIRouter(route_class=GzipRoute, tags=["health"])
 
 
-def _case(body: models.ExposureRequest) -> Case:
+def _case(body: models.BluezoneCase | models.GaenCase) -> Case:
     key = bytes.fromhex(body.key)
-    if body.protocol == "bluezone":
-        assert body.first_day is not None  # the model requires it for Bluezone
+    if isinstance(body, models.BluezoneCase):
         return BluezoneCase(daily_key=key, first_day=body.first_day, days=body.days)
-    assert body.interval is not None  # and the interval for GAEN
     return GaenCase(tek=key, first_interval=body.interval)
 
 
@@ -29,6 +28,8 @@ def _case(body: models.ExposureRequest) -> Case:
     "/v1/exposure/check",
     response_model=models.ExposureReply,
     dependencies=[require_role("health")],
+    responses=refusals(400, 401, 403, 413, 415, 422),
+    openapi_extra=CONTENT_ENCODING,
 )
 def exposure(body: models.ExposureRequest, settings: AppSettings) -> dict[str, Any]:
     """Find a confirmed case's visits at every checkpoint, with who else was there; each

@@ -10,18 +10,35 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from collector.api.deps import AppSettings, require_role
+from collector.api.errors import refusals
 from collector.api.routing import GzipRoute
 from collector.services import report_files, reports
 
 Fmt = Annotated[Literal["json", "csv"], Query(description="json or csv")]
 Lang = Annotated[Literal["vi", "en"], Query(description="CSV headers: vi (default) or en")]
 From = Annotated[date, Query(alias="from", description="first local day, YYYY-MM-DD")]
-To = Annotated[date, Query(alias="to", description="last local day, YYYY-MM-DD")]
+To = Annotated[
+    date,
+    Query(
+        alias="to",
+        description="last local day, YYYY-MM-DD: not before `from`, and at most ten years"
+        f" ({reports.MAX_REPORT_DAYS} days) after it, or the request is refused with 422",
+    ),
+]
+TEXT = {"schema": {"type": "string"}}
+CSV = {"text/csv": TEXT}  # UTF-8 with a BOM, for Excel
 
 router = APIRouter(route_class=GzipRoute, tags=["officials"])
 
 
-@router.get("/v1/reports/adoption", dependencies=[require_role("official", "health")])
+@router.get(
+    "/v1/reports/adoption",
+    dependencies=[require_role("official", "health")],
+    responses={
+        200: {"description": "the report, as JSON or CSV", "content": CSV},
+        **refusals(401, 403, 422),
+    },
+)
 def adoption(
     first: From, last: To, settings: AppSettings, format: Fmt = "json", lang: Lang = "vi"
 ) -> Response:
@@ -32,7 +49,18 @@ def adoption(
     return JSONResponse(report_files.adoption_json(rows, first, last))
 
 
-@router.get("/v1/exports/entries", dependencies=[require_role("official")])
+@router.get(
+    "/v1/exports/entries",
+    dependencies=[require_role("official")],
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "every entry, as CSV or JSON lines",
+            "content": {**CSV, "application/x-ndjson": TEXT},
+        },
+        **refusals(401, 403, 422),
+    },
+)
 def export(
     first: From, last: To, settings: AppSettings, format: Fmt = "csv", lang: Lang = "vi"
 ) -> StreamingResponse:
