@@ -93,3 +93,38 @@ def subcommands(
                 nested = subcommands(sub, f"{prefix} {name}")
                 found.update(nested or {f"{prefix} {name}": sub})
     return found
+
+
+# A command run as another user for real (uid, gid, no supplementary groups): it starts as root,
+# imports every module of the package while it still may (the checkout and the interpreter may
+# be where that user cannot read, e.g. a 0700 clone or a pyenv under /root), then gives root up
+# for good and runs the CLI. The standard library's C modules the console loads late (termios)
+# come along.
+_AS_USER = """
+import importlib, os, pkgutil, select, sys, termios, tty
+import appliance, appliance.cli, rich
+for package in (appliance, rich):  # rich loads its Unicode tables lazily
+    for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        if module.name.endswith(".__main__"):  # that one runs the CLI when imported
+            continue
+        try:
+            importlib.import_module(module.name)
+        except ImportError:  # another platform's (rich._win32_console)
+            if package is appliance:
+                raise
+os.setgroups([])
+os.setgid({gid})
+os.setuid({uid})
+assert os.getuid() == os.geteuid() == {uid} and os.getgroups() == []
+sys.exit(appliance.cli.main(sys.argv[1:]))
+"""
+
+
+def as_user(user: str, *args: str) -> list[str]:
+    """The argv that runs ``checkpoint ARGS`` as ``user`` (see above)."""
+    import pwd
+    import sys
+
+    account = pwd.getpwnam(user)
+    code = _AS_USER.format(uid=account.pw_uid, gid=account.pw_gid)
+    return [sys.executable, "-c", code, *args]

@@ -11,9 +11,11 @@ Every case runs the real CLI in a process of its own, forked from a server that 
 
 from __future__ import annotations
 
+import importlib
 import json
 import multiprocessing
 import os
+import pkgutil
 import pwd
 import re
 import shutil
@@ -139,6 +141,16 @@ class Outcome:
     err: str
 
 
+def _import_all_of_appliance() -> None:
+    """Every module of the package, imported while still root: what a command imports lazily
+    must not be read from disk after dropping to a user who may not read the checkout."""
+    import appliance
+
+    for module in pkgutil.walk_packages(appliance.__path__, "appliance."):
+        if not module.name.endswith(".__main__"):  # that one runs the CLI when imported
+            importlib.import_module(module.name)
+
+
 def _command_process(argv: list[str], cwd: str, out: str, err: str, uid: int | None) -> None:
     """A case's process (forked from a server that imported the CLI once): ``checkpoint ARGV``
     in ``cwd``, its output in files, as ``user`` when given. An exception nobody caught ends it
@@ -150,6 +162,7 @@ def _command_process(argv: list[str], cwd: str, out: str, err: str, uid: int | N
     sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
     if uid is not None:
+        _import_all_of_appliance()  # its files may be unreadable to ``uid`` (a 0700 checkout)
         account = pwd.getpwuid(uid)
         os.setgroups([])
         os.setgid(account.pw_gid)

@@ -11,6 +11,7 @@ of examples per operation keep the run repeatable and within about two minutes.
 from __future__ import annotations
 
 import gzip
+import logging
 import os
 from collections.abc import Iterator
 from itertools import count
@@ -108,6 +109,23 @@ def api(fuzzed: Fuzzed) -> Any:
 
 
 schema = schemathesis.pytest.from_fixture("api")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_tracebacks_from_the_dbus_thread() -> Iterator[None]:
+    """The bluez harness's GLib thread (tests/bluez.py) outlives its tests, and once the mock
+    bluetoothd is gone dbus-python logs a traceback for each signal its handlers fail on. On
+    CPython 3.11, formatting a traceback parses source (the ``^^^`` lines) through AST state
+    that is not thread-safe, so doing it in that thread while this module parses in the main
+    one ended the whole session with "AST constructor recursion depth mismatch". Nothing here
+    uses D-Bus: the logger is silenced for this module only."""
+    logger = logging.getLogger("dbus.connection")
+    was = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = was
 
 
 @pytest.fixture(autouse=True)
