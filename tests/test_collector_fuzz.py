@@ -137,7 +137,7 @@ def _node_id_for_schemathesis(request: pytest.FixtureRequest) -> None:
 
 
 @schema.parametrize()
-@settings(deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@settings(deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
 def test_the_collector_answers_as_its_openapi_document_says(case: Any, fuzzed: Fuzzed) -> None:
     n = next(fuzzed.cases)
     case.call_and_validate(

@@ -178,3 +178,15 @@ def test_admin_commands_refuse_nonsensical_numbers_in_one_line(tmp_path: Path) -
     assert not (tmp_path / "c.db").exists()  # refused before anything was opened
     made = cli("tokens", "create", *db, "--role", "official", "--days", "30")
     assert made.returncode == 0 and made.stdout.startswith("cpr_"), made.stderr
+
+
+def test_a_refusal_quoting_a_field_name_with_a_nul_is_a_422(collector: Collector) -> None:
+    """The refusal quotes an unknown field's name, and a reply may hold no NUL: a name with one
+    was a 500 (found by the fuzzer). The name is shown with the NUL escaped."""
+    body = b'{"code": "AAAA-BBBB-CCCC-DDDD", "hostname": "h", "a\\u0000b": 1}'
+    reply = call(collector, "POST", "/v1/enroll", data=body,
+                 headers={"Content-Type": "application/json"})  # fmt: skip
+    assert reply.status_code == 422, reply.text
+    refusal = reply.json()
+    assert set(refusal) == {"detail", "errors"}
+    assert any("a\\x00b" in error["field"] for error in refusal["errors"]), refusal

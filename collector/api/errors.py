@@ -52,10 +52,18 @@ def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return documented
 
 
+def _quotable(text: str) -> str:
+    """``text`` as a refusal can carry it: a refusal may quote a request's field name, and a
+    name may hold a NUL, which no text of a reply may (ErrorReply refuses it): that was a 500,
+    found by the fuzzer. A NUL is shown as its escape instead."""
+    return text.replace("\x00", "\\x00")
+
+
 def reply(status: int, detail: str, *, errors: list[dict[str, str]] | None = None,
           headers: Mapping[str, str] | None = None) -> JSONResponse:  # fmt: skip
     """A refusal in the one shape every refusal has."""
-    body = ErrorReply.model_validate({"detail": detail, "errors": errors or []})
+    listed = [{key: _quotable(value) for key, value in error.items()} for error in errors or []]
+    body = ErrorReply.model_validate({"detail": _quotable(detail), "errors": listed})
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
